@@ -1,0 +1,363 @@
+"""The ``bench`` command. Heavy modules are imported inside the commands that need them, so
+``bench --help`` and ``bench datasets`` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bench.errors import UserError
+
+EPILOG = """\
+examples:
+  bench run                                  quick benchmark: german + diabetes, every
+                                             synthesizer, seed 1234, into ./bench-results
+  bench run --preset paper                   the paper's grid: 4 datasets, seeds 1234-1236
+  bench run --datasets adult --synthesizers smote --seeds 1 2 3
+  bench run --data churn.csv --target churned  your own table (split 7:1:2, seeded)
+  bench run --synthesizers csv --param csv.path=synth/{dataset}-{seed}.csv
+  bench status                               what the last run stored
+"""
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# ---- bench datasets -----------------------------------------------------------------------
+
+
+def _dataset_row(s: dict[str, Any]) -> list[str]:
+    f = s["features"]
+    return [
+        s["name"],
+        "/".join(str(s["rows"][k]) for k in ("train", "val", "test")),
+        f"{f['integer']}/{f['float']}/{f['categorical']}/{f['boolean']}",
+        s["target"],
+        s["task"],
+        ", ".join(map(str, s["classes"])),
+        str(s["missing_cells"]),
+    ]
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    header = [
+        "name",
+        "rows train/val/test",
+        "int/float/cat/bool",
+        "target",
+        "task",
+        "classes",
+        "missing",
+    ]
+    if args.data:
+        from bench.datasets import load_user
+
+        ds = load_user(_user_spec(args))
+        summaries = [ds.summary()]
+    else:
+        from bench.catalog import bundled_index
+
+        summaries = bundled_index()
+    if args.json:
+        print(json.dumps(summaries, indent=1))
+        return 0
+    print(_table([_dataset_row(s) for s in summaries], header))
+    if args.data:
+        print(f"\nsource: {ds.source}\n")
+        print(ds.schema.to_toml(), end="")
+        print("# paste the [columns] table under [data.NAME] in a config to change kinds")
+    return 0
+
+
+def _user_spec(args: argparse.Namespace) -> Any:
+    from bench.datasets import UserDataSpec, dataset_name_for
+
+    if not args.target:
+        raise UserError("--data needs --target COLUMN: the column to predict")
+    return UserDataSpec(
+        name=args.name or dataset_name_for(args.data),
+        path=args.data,
+        target=args.target,
+        test=args.test,
+        split_seed=args.split_seed,
+        description=args.description or "tabular records",
+    )
+
+
+# ---- bench synthesizers / metrics -----------------------------------------------------------
+
+
+def cmd_synthesizers(args: argparse.Namespace) -> int:
+    from bench.registry import BUILTIN, available, load
+
+    rows = []
+    for name, target in sorted(available("synthesizers").items()):
+        cls = load(target)
+        origin = "built-in" if name in BUILTIN["synthesizers"] else "plug-in"
+        env = "isolated" if cls.requirements else "main"
+        presets = ",".join(cls.presets) or "-"
+        default = "yes" if cls.default_grid else "no"
+        rows.append([name, origin, env, presets, default, cls.description])
+    if args.json:
+        keys = ["name", "origin", "environment", "presets", "in_default_grid", "description"]
+        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=1))
+        return 0
+    print(_table(rows, ["name", "origin", "env", "presets", "default", "description"]))
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from bench.registry import available, load
+
+    rows = []
+    for name, target in sorted(available("metrics").items()):
+        m = load(target)
+        lo, hi = m.bounds
+        rows.append([name, m.family, m.goal, f"[{lo:g}, {hi:g}]", (m.__doc__ or "").split("\n")[0]])
+    print(_table(rows, ["name", "family", "goal", "bounds", "definition"]))
+    return 0
+
+
+# ---- bench run ------------------------------------------------------------------------------
+
+
+def _key_values(items: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{what} '{item}' is not KEY=VALUE: write e.g. {what} fit=600")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.config import build_config
+    from bench.progress import Progress
+    from bench.runner import run
+    from bench.toml import parse_value
+
+    params: dict[str, dict[str, Any]] = {}
+    for dotted, value in _key_values(args.param, "--param").items():
+        synth, sep, key = dotted.partition(".")
+        if not sep:
+            raise UserError(f"--param '{dotted}' needs SYNTHESIZER.PARAMETER=VALUE")
+        params.setdefault(synth, {})[key] = parse_value(value)
+    limits = {k: float(parse_value(v) or 0) for k, v in _key_values(args.limit, "--limit").items()}
+    user_data = [_user_spec(args)] if args.data else []
+    cfg = build_config(
+        args.config,
+        preset=args.preset,
+        datasets=args.datasets,
+        synthesizers=args.synthesizers,
+        seeds=args.seeds,
+        rows=args.rows,
+        metrics=args.metrics,
+        workers=args.workers,
+        memory_limit=args.memory_limit,
+        out=args.out,
+        params=params,
+        limits=limits,
+        user_data=user_data,
+        force=args.force,
+        retry_failed=args.retry_failed,
+    )
+    summary = run(cfg, Progress(), argv=["bench", *sys.argv[1:]])
+    _print_status(summary.out)
+    if summary.failed:
+        print(
+            f"\n{len(summary.failed)} job(s) failed; see the table above and the logs in "
+            f"{summary.out / 'logs'}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+# ---- bench status ---------------------------------------------------------------------------
+
+
+def _print_status(out: Any) -> None:
+    from bench.status import status_table
+    from bench.store import Store
+
+    store = Store.open_existing(out)
+    try:
+        print(status_table(store))
+    finally:
+        store.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _print_status(args.out)
+    return 0
+
+
+# ---- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bench",
+        description="Benchmark tabular synthetic-data generators (HARMONIC and baselines): "
+        "fit each on real data, generate a synthetic table, score fidelity, utility and "
+        "privacy, and store every result.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from bench import __version__
+
+    p.add_argument("--version", action="version", version=f"bench {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def user_data_args(q: argparse.ArgumentParser) -> None:
+        g = q.add_argument_group("your own dataset")
+        g.add_argument("--data", metavar="FILE", help="a CSV (UTF-8, header row) or Parquet file")
+        g.add_argument("--target", metavar="COLUMN", help="the column to predict (classes)")
+        g.add_argument(
+            "--test",
+            metavar="FILE",
+            help="a separate test file; otherwise the "
+            "data is split 7:1:2 into train/val/test, stratified by the target",
+        )
+        g.add_argument("--name", help="dataset name (default: from the file name)")
+        g.add_argument("--description", help="what the table describes, e.g. 'bank customers'")
+        g.add_argument(
+            "--split-seed",
+            type=int,
+            default=0,
+            metavar="N",
+            help="seed of the train/val/test split (default 0)",
+        )
+
+    d = sub.add_parser(
+        "datasets",
+        help="list the bundled datasets (or inspect your own file)",
+        description="List the bundled datasets: rows per split, feature counts "
+        "by type, target, task and classes. With --data, show the same for your "
+        "file and the inferred column kinds as TOML you can edit.",
+    )
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    user_data_args(d)
+    d.set_defaults(func=cmd_datasets)
+
+    s = sub.add_parser(
+        "synthesizers",
+        help="list the available synthesizers",
+        description="List built-in and plug-in synthesizers.",
+    )
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_synthesizers)
+
+    m = sub.add_parser("metrics", help="list the metrics a run computes")
+    m.set_defaults(func=cmd_metrics)
+
+    r = sub.add_parser(
+        "run",
+        help="run a benchmark grid (default: the quick benchmark)",
+        description="Run every dataset × synthesizer × seed as a separate job (own process, "
+        "time limits per phase), store results in OUT/results.sqlite and synthetic tables in "
+        "OUT/artifacts. Finished jobs are skipped when you run the same command again.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument(
+        "--datasets",
+        nargs="+",
+        metavar="NAME",
+        help="bundled dataset names (see 'bench datasets'); default: german diabetes "
+        "(quick) or all four (paper)",
+    )
+    r.add_argument(
+        "--synthesizers",
+        nargs="+",
+        metavar="NAME",
+        help="synthesizer names or module:Class references (default: all)",
+    )
+    r.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        metavar="N",
+        help="generation seeds (default: 1234 for quick, 1234 1235 1236 for paper)",
+    )
+    r.add_argument(
+        "--preset",
+        choices=["quick", "paper"],
+        help="quick: minutes on a laptop; paper: the published settings (default quick)",
+    )
+    r.add_argument("--out", metavar="DIR", help="output folder (default ./bench-results)")
+    r.add_argument("--config", metavar="FILE.toml", help="a run config (see README)")
+    r.add_argument("--metrics", nargs="+", metavar="NAME", help="metrics (default: all)")
+    r.add_argument(
+        "--rows",
+        type=int,
+        metavar="N",
+        help="rows to generate per job (default: size of the train split)",
+    )
+    r.add_argument(
+        "--param",
+        action="append",
+        metavar="SYNTH.KEY=VALUE",
+        help="a synthesizer parameter, e.g. smote.k_neighbors=3 (repeatable)",
+    )
+    r.add_argument(
+        "--limit",
+        action="append",
+        metavar="PHASE=SECONDS",
+        help="time limit per phase: fit, generate, metric, io (repeatable)",
+    )
+    r.add_argument("--memory-limit", metavar="SIZE", help="per-job memory limit, e.g. 8GiB")
+    r.add_argument("--workers", type=int, metavar="N", help="jobs at once (default 1)")
+    r.add_argument("--force", action="store_true", help="rerun jobs even if finished")
+    r.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="rerun jobs that failed, timed out or ran out of memory",
+    )
+    user_data_args(r)
+    r.set_defaults(func=cmd_run)
+
+    st = sub.add_parser(
+        "status",
+        help="show what a results folder holds",
+        description="Jobs, their status, timings, peak memory and metric values.",
+    )
+    st.add_argument(
+        "--out",
+        metavar="DIR",
+        default="bench-results",
+        help="results folder (default ./bench-results)",
+    )
+    st.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: finished jobs are stored; run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,190 @@
+"""Run configuration: preset defaults, then a TOML file, then command-line flags.
+
+A config file holds any of these keys (all optional)::
+
+    preset = "quick"                    # or "paper"
+    datasets = ["german", "churn"]      # bundled names and names defined under [data.*]
+    synthesizers = ["original", "smote"]
+    seeds = [1234, 1235, 1236]
+    rows = 1000                         # rows to generate; default: size of the train split
+    metrics = ["dm"]
+    workers = 1                         # jobs at once on this machine
+    memory_limit = "8GiB"               # per job; over it the job is killed and marked oom
+    out = "bench-results"
+
+    [limits]                            # seconds per phase (fit, generate, metric, io)
+    fit = 3600
+
+    [params.smote]                      # constructor parameters, over the preset's
+    k_neighbors = 5
+
+    [data.churn]                        # a user dataset
+    path = "churn.csv"                  # CSV or Parquet; relative to this file
+    target = "churned"
+    test = "churn_test.csv"             # optional; otherwise a seeded 7:1:2 split
+    description = "telecom customers"
+    [data.churn.columns]                # override inferred column kinds
+    zip_code = "categorical"
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from bench.catalog import BUNDLED
+from bench.datasets import UserDataSpec
+from bench.errors import UserError
+from bench.toml import read_toml
+
+PAPER_SEEDS = (1234, 1235, 1236)
+DEFAULT_OUT = "bench-results"
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # a laptop-sized run: two small datasets, one seed, each synthesizer's quick settings
+    "quick": {
+        "datasets": ["german", "diabetes"],
+        "seeds": [PAPER_SEEDS[0]],
+        "limits": {"fit": 1800, "generate": 900, "metric": 900, "io": 300},
+    },
+    # the paper's grid: all four datasets, three seeds, each synthesizer's published settings
+    "paper": {
+        "datasets": list(BUNDLED),
+        "seeds": list(PAPER_SEEDS),
+        "limits": {"fit": 48 * 3600, "generate": 12 * 3600, "metric": 12 * 3600, "io": 3600},
+    },
+}
+PHASE_KINDS = ("fit", "generate", "metric", "io")
+
+
+@dataclass
+class RunConfig:
+    preset: str = "quick"
+    datasets: list[str] = field(default_factory=list)
+    user_data: dict[str, UserDataSpec] = field(default_factory=dict)
+    synthesizers: list[str] | None = None  # None: every registered one in the default grid
+    seeds: list[int] = field(default_factory=list)
+    rows: int | None = None
+    metrics: list[str] | None = None  # None: every registered metric
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    limits: dict[str, float | None] = field(default_factory=dict)
+    memory_limit_mb: float | None = None
+    workers: int = 1
+    out: str = DEFAULT_OUT
+    force: bool = False
+    retry_failed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["user_data"] = {k: vars(v) for k, v in self.user_data.items()}
+        return d
+
+
+def parse_size_mb(text: str | float | int) -> float:
+    """'8GiB', '512M', '1.5 GB' or a number of MiB -> MiB."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?B)?\s*", str(text), re.IGNORECASE)
+    if not m:
+        raise UserError(f"memory size '{text}' is not understood: write e.g. 8GiB or 512MiB")
+    scale = {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}[m.group(2).upper()]
+    return float(m.group(1)) * scale
+
+
+def _list(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise UserError(f'config key \'{key}\' must be a list, e.g. {key} = ["a", "b"]')
+    return value
+
+
+KNOWN_KEYS = {
+    "preset",
+    "datasets",
+    "synthesizers",
+    "seeds",
+    "rows",
+    "metrics",
+    "workers",
+    "memory_limit",
+    "out",
+    "limits",
+    "params",
+    "data",
+}
+
+
+def build_config(file: str | None = None, **cli: Any) -> RunConfig:
+    """Merge preset defaults, the config file and CLI values (``None`` = not given)."""
+    raw: dict[str, Any] = {}
+    base: Path | None = None
+    if file:
+        raw = read_toml(file)
+        base = Path(file).resolve().parent
+        unknown = set(raw) - KNOWN_KEYS
+        if unknown:
+            raise UserError(
+                f"config file '{file}' has unknown keys {sorted(unknown)}: "
+                f"allowed are {sorted(KNOWN_KEYS)}"
+            )
+
+    def pick(key: str, default: Any = None) -> Any:
+        return cli[key] if cli.get(key) is not None else raw.get(key, default)
+
+    preset = pick("preset", "quick")
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset '{preset}': use one of {', '.join(PRESETS)}")
+    defaults = PRESETS[preset]
+
+    user_data = {
+        name: UserDataSpec.from_mapping(name, spec, base)
+        for name, spec in raw.get("data", {}).items()
+    }
+    for spec in cli.get("user_data") or []:
+        user_data[spec.name] = spec
+    datasets = pick("datasets")
+    if datasets is None:
+        datasets = list(user_data) or list(defaults["datasets"])
+
+    limits: dict[str, float | None] = dict(defaults["limits"])
+    for kind, secs in {**raw.get("limits", {}), **(cli.get("limits") or {})}.items():
+        if kind not in PHASE_KINDS:
+            raise UserError(f"unknown phase '{kind}' in limits: use {', '.join(PHASE_KINDS)}")
+        limits[kind] = float(secs) if secs else None
+
+    params: dict[str, dict[str, Any]] = {k: dict(v) for k, v in raw.get("params", {}).items()}
+    for synth, values in (cli.get("params") or {}).items():
+        params.setdefault(synth, {}).update(values)
+
+    seeds = pick("seeds") or list(defaults["seeds"])
+    try:
+        seeds = [int(s) for s in _list(seeds, "seeds")]
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"seeds must be integers, got {seeds!r}") from exc
+
+    memory = pick("memory_limit")
+    rows = pick("rows")
+    if rows is not None and (not isinstance(rows, int) or rows < 1):
+        raise UserError(f"rows must be a positive integer, got {rows!r}")
+    workers = int(pick("workers", 1))
+    if workers < 1:
+        raise UserError(f"workers must be at least 1, got {workers}")
+    synths = pick("synthesizers")
+    metrics = pick("metrics")
+    return RunConfig(
+        preset=preset,
+        datasets=[str(d) for d in _list(datasets, "datasets")],
+        user_data=user_data,
+        synthesizers=None if synths is None else [str(s) for s in _list(synths, "synthesizers")],
+        seeds=seeds,
+        rows=rows,
+        metrics=None if metrics is None else [str(m) for m in _list(metrics, "metrics")],
+        params=params,
+        limits=limits,
+        memory_limit_mb=None if memory is None else parse_size_mb(memory),
+        workers=workers,
+        out=str(pick("out", DEFAULT_OUT)),
+        force=bool(cli.get("force")),
+        retry_failed=bool(cli.get("retry_failed")),
+    )

@@ -1,0 +1,232 @@
+"""The runner: expand datasets × synthesizers × seeds into jobs, skip what is done, run the
+rest on an executor, store every finished job as soon as it finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.config import RunConfig
+from bench.datasets import Dataset, load_bundled, load_user
+from bench.errors import UserError
+from bench.executor import Executor, LocalExecutor
+from bench.jobs import FAILED, Job, JobRecord, job_key
+from bench.registry import available, load, resolve
+from bench.store import Store
+from bench.synthesizer import Synthesizer
+from bench.tables import write_parquet
+
+CORE_PACKAGES = ("numpy", "pandas", "scikit-learn", "pyarrow")
+
+
+def package_versions(names: tuple[str, ...] = ()) -> dict[str, str]:
+    out = {"python": platform.python_version(), "harmonic-bench": __version__}
+    for name in (*CORE_PACKAGES, *names):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@dataclass
+class SynthSpec:
+    name: str
+    target: str
+    cls: type[Synthesizer]
+    params: dict[str, Any]
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    planned: int
+    skipped: int
+    records: list[JobRecord] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[JobRecord]:
+        return [r for r in self.records if r.status in FAILED]
+
+
+def load_datasets(cfg: RunConfig) -> list[Dataset]:
+    out = []
+    for name in cfg.datasets:
+        out.append(load_user(cfg.user_data[name]) if name in cfg.user_data else load_bundled(name))
+    return out
+
+
+def resolve_synthesizers(cfg: RunConfig) -> list[SynthSpec]:
+    """Names -> classes with validated parameters (preset values, then the user's)."""
+    if cfg.synthesizers is None:
+        names = [n for n, t in available("synthesizers").items() if load(t).default_grid]
+    else:
+        names = cfg.synthesizers
+    specs = []
+    for given in names:
+        name, target = resolve("synthesizers", given)
+        cls = load(target)
+        if not (isinstance(cls, type) and issubclass(cls, Synthesizer)):
+            raise UserError(f"'{target}' is not a bench.synthesizer.Synthesizer subclass")
+        params = {**cls.presets.get(cfg.preset, {}), **cfg.params.get(name, {})}
+        unknown = set(params) - set(cls.param_names())
+        if unknown:
+            raise UserError(
+                f"synthesizer '{name}' has no parameter {sorted(unknown)}: "
+                f"its parameters are {cls.param_names()}"
+            )
+        try:
+            cls(**params)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"synthesizer '{name}': {exc}") from exc
+        specs.append(SynthSpec(name, target, cls, params))
+    unknown_params = set(cfg.params) - {s.name for s in specs}
+    if unknown_params:
+        raise UserError(
+            f"parameters given for {sorted(unknown_params)}, which are not in this run: "
+            "add them to --synthesizers or drop the parameters"
+        )
+    return specs
+
+
+def resolve_metrics(cfg: RunConfig) -> list[tuple[str, str]]:
+    names = list(available("metrics")) if cfg.metrics is None else cfg.metrics
+    return [resolve("metrics", n) for n in names]
+
+
+def handoff_dir(out: Path, ds: Dataset) -> Path:
+    """Write a dataset's splits once, as Parquet, for the job processes to read."""
+    folder = out / "data" / f"{ds.name}-{ds.fingerprint[:12]}"
+    marker = folder / "schema.json"
+    if not marker.exists():
+        for split in ("train", "val", "test"):
+            write_parquet(ds.split(split), folder / f"{split}.parquet")
+        marker.write_text(ds.schema.to_json(), encoding="utf-8")
+    return folder
+
+
+def plan(cfg: RunConfig) -> tuple[list[Job], dict[str, tuple[str, dict[str, str]]]]:
+    """All jobs of the grid, and per key the dataset fingerprint and package versions."""
+    out = Path(cfg.out).resolve()
+    datasets = load_datasets(cfg)
+    synths = resolve_synthesizers(cfg)
+    metrics = tuple(resolve_metrics(cfg))
+    jobs: list[Job] = []
+    info: dict[str, tuple[str, dict[str, str]]] = {}
+    for ds in datasets:
+        data_dir = handoff_dir(out, ds)
+        n_rows = cfg.rows or len(ds.train)
+        for spec in synths:
+            versions = package_versions(spec.cls.packages)
+            for seed in cfg.seeds:
+                extra = spec.cls(**spec.params).fingerprint(ds.name, seed)
+                key = job_key(
+                    ds.fingerprint,
+                    spec.name,
+                    spec.target,
+                    spec.params,
+                    seed,
+                    n_rows,
+                    versions,
+                    extra,
+                )
+                stem = f"{ds.name}/{spec.name}/seed{seed}-{key[:12]}"
+                jobs.append(
+                    Job(
+                        key=key,
+                        dataset=ds.name,
+                        data_dir=str(data_dir),
+                        synthesizer=spec.name,
+                        target=spec.target,
+                        params=spec.params,
+                        seed=seed,
+                        n_rows=n_rows,
+                        preset=cfg.preset,
+                        metrics=metrics,
+                        limits=dict(cfg.limits),
+                        artifact=str(out / "artifacts" / f"{stem}.parquet"),
+                        log=str(out / "logs" / f"{stem}.log"),
+                        memory_limit_mb=cfg.memory_limit_mb,
+                        is_reference=spec.cls.is_reference,
+                    )
+                )
+                info[key] = (ds.fingerprint, versions)
+    return jobs, info
+
+
+def select(jobs: list[Job], store: Store, cfg: RunConfig) -> list[Job]:
+    """Drop finished jobs; finished jobs lacking some metrics only compute those."""
+    if cfg.force:
+        return jobs
+    previous = store.previous({j.key for j in jobs})
+    todo = []
+    for job in jobs:
+        if job.key not in previous:
+            todo.append(job)
+            continue
+        status, have = previous[job.key]
+        if status == "ok":
+            missing = tuple(m for m in job.metrics if m[0] not in have)
+            if missing and Path(job.artifact).exists():
+                todo.append(Job.from_dict({**job.to_dict(), "metrics": missing, "resume": True}))
+            elif missing:
+                todo.append(job)
+        elif status in FAILED:
+            if cfg.retry_failed:
+                todo.append(job)
+        else:  # 'running': the run that owned it died; start again
+            todo.append(job)
+    return todo
+
+
+def run(
+    cfg: RunConfig,
+    progress: Any,
+    argv: list[str] | None = None,
+    executor: Executor | None = None,
+) -> RunSummary:
+    jobs, info = plan(cfg)
+    out = Path(cfg.out).resolve()
+    store = Store(out)
+    todo = select(jobs, store, cfg)
+    summary = RunSummary(out, planned=len(jobs), skipped=len(jobs) - len(todo))
+    run_id = store.start_run(argv or sys.argv, cfg.preset, cfg.to_dict(), package_versions())
+    executor = executor or LocalExecutor(cfg.workers)
+    progress.start(summary, todo)
+
+    def on_event(job: Job, event: dict[str, Any]) -> None:
+        if event["event"] == "job_start":
+            store.mark_running(job, run_id, *info[job.key])
+        progress.event(job, event)
+
+    status = "interrupted"
+    try:
+        for record in executor.run(todo, on_event):
+            store.save(record)
+            summary.records.append(record)
+        status = "finished"
+    finally:
+        store.finish_run(run_id, status)
+        store.close()
+        progress.close()
+    (out / "last_run.json").write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "planned": summary.planned,
+                "skipped": summary.skipped,
+                "ran": len(summary.records),
+                "failed": len(summary.failed),
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return summary
