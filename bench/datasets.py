@@ -22,6 +22,7 @@ import pandas as pd
 from bench.catalog import BUNDLED, INDEX_FILE, bundled_meta, data_dir
 from bench.errors import UserError, unknown_name
 from bench.schema import Schema, check_target, infer_schema, to_storage
+from bench.synthesizer import class_allocation
 from bench.tables import read_table
 
 SPLITS = ("train", "val", "test")
@@ -147,18 +148,21 @@ def load_bundled(name: str) -> Dataset:
 def stratified_split(
     table: pd.DataFrame, target: str, seed: int, ratios: tuple[float, ...] = SPLIT_RATIOS
 ) -> list[pd.DataFrame]:
-    """Seeded split keeping class proportions in every part, for any class size.
+    """Seeded split with overall sizes in ``ratios`` and class proportions kept in each part.
 
-    Each class is shuffled and cut by ``ratios`` (rounded; the first part gets the rest, so
-    a class with one row lands in train). Rows keep their file order inside each part.
+    Each later part (val, test) gets ``round(ratio * n)`` rows, spread over the classes by
+    largest remainder; every class keeps at least one row in the first part (train), so even
+    a class with a single row works. Rows keep their file order inside each part.
     """
     rng = np.random.default_rng(seed)
-    labels = table[target].astype(str).to_numpy()
+    labels = table[target].astype(str)
+    counts = labels.value_counts(sort=False)
+    allocs = [class_allocation(labels, round(r * len(table))) for r in ratios[1:]]
     parts: list[list[int]] = [[] for _ in ratios]
-    for cls in sorted(set(labels)):
-        idx = np.flatnonzero(labels == cls)
+    for cls in sorted(counts.index):
+        idx = np.flatnonzero(labels.to_numpy() == cls)
         rng.shuffle(idx)
-        sizes = [round(r * len(idx)) for r in ratios[1:]]
+        sizes = [a[cls] for a in allocs]
         while sum(sizes) >= len(idx) and any(sizes):
             sizes[int(np.argmax(sizes))] -= 1
         start = len(idx) - sum(sizes)

@@ -207,17 +207,17 @@ def infer_schema(
             )
     train = table if train is None else train
     columns = []
-    for name in table.columns:
-        s = table[name]
-        kind: Kind = overrides.get(name) or _infer_kind(name, s)  # type: ignore[assignment]
-        if name == target:
+    for col in table.columns:
+        s = table[col]
+        kind: Kind = overrides.get(col) or _infer_kind(col, s)  # type: ignore[assignment]
+        if col == target:
             kind = "categorical" if kind != "boolean" else kind
         if kind in NUMERIC_KINDS and not (
             pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
         ):
             if pd.to_numeric(s.dropna(), errors="coerce").isna().any():
                 raise UserError(
-                    f"column '{name}' is declared {kind} but holds non-numeric values: "
+                    f"column '{col}' is declared {kind} but holds non-numeric values: "
                     "declare it categorical"
                 )
             s = pd.to_numeric(s)
@@ -229,9 +229,9 @@ def infer_schema(
         dtype = _storage_dtype(kind, s, nullable)
         categories = None
         if kind in ("categorical", "boolean"):
-            values = _to_storage(train[name], dtype).dropna().unique()
+            values = _to_storage(train[col], dtype).dropna().unique()
             categories = tuple(sorted((_py(v) for v in values), key=lambda v: (str(type(v)), v)))
-        columns.append(Column(name, kind, dtype, nullable, categories))
+        columns.append(Column(col, kind, dtype, nullable, categories))
     return Schema(tuple(columns), target, _task(target, columns), description, name)
 
 

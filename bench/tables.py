@@ -53,6 +53,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"file '{path}' cannot be read ({exc.strerror}): check permissions"
         ) from exc
     text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        raise UserError(
+            f"file '{path}' contains NUL bytes, so it is not a text CSV: export it again as CSV"
+        )
     if not text.strip():
         raise UserError(f"file '{path}' is empty: pass a table with a header and rows")
     header = next(csv.reader(io.StringIO(text)), [])

@@ -1,0 +1,174 @@
+"""The runner: isolation of failures, time and memory limits, skipping and resuming."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.config import build_config
+from bench.jobs import job_key
+from bench.progress import Progress
+from bench.runner import run
+from bench.store import Store
+
+
+def _run(tmp_path: Path, **kw):
+    kw.setdefault("datasets", ["diabetes"])
+    kw.setdefault("metrics", ["dm", "toys:RowCount"])
+    cfg = build_config(out=str(tmp_path), **kw)
+    return run(cfg, Progress(io.StringIO(), tty=False), argv=["test"])
+
+
+def _jobs(tmp_path: Path) -> pd.DataFrame:
+    store = Store(tmp_path)
+    try:
+        return store.table("jobs").set_index("synthesizer")
+    finally:
+        store.close()
+
+
+def _metrics(tmp_path: Path) -> pd.DataFrame:
+    store = Store(tmp_path)
+    try:
+        return store.results().set_index(["synthesizer", "metric"])
+    finally:
+        store.close()
+
+
+def test_failures_are_recorded_and_the_grid_goes_on(tmp_path):
+    summary = _run(
+        tmp_path,
+        synthesizers=["toys:Failing", "toys:Crashing", "original", "toys:Bootstrap"],
+        metrics=["dm", "toys:RowCount", "toys:BrokenMetric", "toys:PrivacyOnly"],
+    )
+    assert len(summary.records) == 4
+    jobs = _jobs(tmp_path)
+    assert jobs.loc["failing", "status"] == "error"
+    assert "toy failure in fit" in jobs.loc["failing", "error"]
+    assert "RuntimeError" in jobs.loc["failing", "traceback"]
+    assert jobs.loc["crashing", "status"] == "error"
+    assert "exited with code 3" in jobs.loc["crashing", "error"]
+    for name in ("original", "bootstrap"):
+        assert jobs.loc[name, "status"] == "ok"
+        art = pd.read_parquet(jobs.loc[name, "artifact"])
+        assert len(art) == 491
+    m = _metrics(tmp_path)
+    assert m.loc[("bootstrap", "rowcount"), "value"] == 1.0
+    assert m.loc[("bootstrap", "brokenmetric"), "status"] == "error"
+    assert "toy metric failure" in m.loc[("bootstrap", "brokenmetric"), "reason"]
+    assert m.loc[("original", "privacyonly"), "status"] == "n/a"
+    assert m.loc[("bootstrap", "privacyonly"), "value"] == 0.5
+    assert m.loc[("original", "dm"), "value"] == 0.0
+    store = Store(tmp_path)
+    phases = store.table("phases")
+    store.close()
+    ok = phases[phases.key == jobs.loc["bootstrap", "key"]].set_index("phase")
+    assert {"load", "fit", "generate", "save", "metric:dm"} <= set(ok.index)
+    assert (ok.wall_s >= 0).all() and (ok.peak_rss_mb > 10).all()
+
+
+def test_fit_time_limit_kills_and_records_timeout(tmp_path):
+    _run(tmp_path, synthesizers=["toys:Sleepy", "toys:Bootstrap"], limits={"fit": 1.5})
+    jobs = _jobs(tmp_path)
+    assert jobs.loc["sleepy", "status"] == "timeout"
+    assert "fit exceeded its 1.5 s limit" in jobs.loc["sleepy", "error"]
+    assert jobs.loc["bootstrap", "status"] == "ok"
+
+
+def test_metric_timeout_keeps_the_job_and_the_other_metrics(tmp_path):
+    _run(
+        tmp_path,
+        synthesizers=["toys:Bootstrap"],
+        metrics=["toys:SlowMetric", "toys:RowCount", "dm"],
+        limits={"metric": 1.5},
+    )
+    jobs = _jobs(tmp_path)
+    assert jobs.loc["bootstrap", "status"] == "ok"
+    m = _metrics(tmp_path)
+    assert m.loc[("bootstrap", "slowmetric"), "status"] == "timeout"
+    assert m.loc[("bootstrap", "rowcount"), "value"] == 1.0
+    assert m.loc[("bootstrap", "dm"), "status"] == "ok"
+
+
+def test_memory_limit_marks_oom(tmp_path):
+    _run(tmp_path, synthesizers=["toys:Hog"], memory_limit="600MiB")
+    jobs = _jobs(tmp_path)
+    assert jobs.loc["hog", "status"] == "oom"
+    assert "limit" in jobs.loc["hog", "error"]
+
+
+def test_rerun_skips_finished_jobs_and_force_reruns(tmp_path):
+    first = _run(tmp_path, synthesizers=["toys:Bootstrap"], seeds=[1, 2])
+    assert len(first.records) == 2
+    again = _run(tmp_path, synthesizers=["toys:Bootstrap"], seeds=[1, 2])
+    assert again.skipped == 2 and not again.records
+    more = _run(tmp_path, synthesizers=["toys:Bootstrap"], seeds=[1, 2, 3])
+    assert [r.job.seed for r in more.records] == [3]
+    forced = _run(tmp_path, synthesizers=["toys:Bootstrap"], seeds=[1], force=True)
+    assert len(forced.records) == 1
+
+
+def test_new_metric_is_computed_from_the_artifact(tmp_path):
+    _run(tmp_path, synthesizers=["toys:Bootstrap"], metrics=["dm"])
+    later = _run(tmp_path, synthesizers=["toys:Bootstrap"], metrics=["dm", "toys:RowCount"])
+    (rec,) = later.records
+    assert rec.job.resume and [m[0] for m in rec.job.metrics] == ["rowcount"]
+    assert "fit" not in rec.phases and "load_artifact" in rec.phases
+    m = _metrics(tmp_path)
+    assert m.loc[("bootstrap", "rowcount"), "value"] == 1.0
+    assert m.loc[("bootstrap", "dm"), "value"] == 0.0
+
+
+def test_failed_jobs_are_skipped_unless_retried(tmp_path):
+    _run(tmp_path, synthesizers=["toys:Failing"])
+    assert not _run(tmp_path, synthesizers=["toys:Failing"]).records
+    assert len(_run(tmp_path, synthesizers=["toys:Failing"], retry_failed=True).records) == 1
+
+
+def test_job_key_covers_everything_that_changes_the_output():
+    base = dict(
+        dataset_fingerprint="d",
+        synthesizer="s",
+        target="m:C",
+        params={"a": 1},
+        seed=1,
+        n_rows=10,
+        versions={"numpy": "2"},
+    )
+    k = job_key(**base)
+    assert k == job_key(**base)
+    for change in (
+        {"dataset_fingerprint": "e"},
+        {"params": {"a": 2}},
+        {"seed": 2},
+        {"n_rows": 11},
+        {"versions": {"numpy": "3"}},
+        {"synthesizer": "t"},
+    ):
+        assert job_key(**{**base, **change}) != k
+    assert job_key(**base, extra="file-hash") != k
+
+
+def test_store_is_valid_sqlite_with_tidy_tables(tmp_path):
+    _run(tmp_path, synthesizers=["original"])
+    db = sqlite3.connect(tmp_path / "results.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    cols = [r[1] for r in db.execute("PRAGMA table_info(metrics)")]
+    assert cols[:4] == ["key", "metric", "status", "value"]
+    (last,) = db.execute("SELECT status FROM runs").fetchone()
+    assert last == "finished"
+    summary = json.loads((tmp_path / "last_run.json").read_text())
+    assert summary["ran"] == 1 and summary["failed"] == 0
+
+
+@pytest.mark.parametrize("bad", [{"rows": 0}, {"workers": 0}, {"preset": "huge"}])
+def test_bad_run_settings_are_user_errors(tmp_path, bad):
+    from bench.errors import UserError
+
+    with pytest.raises(UserError):
+        build_config(out=str(tmp_path), **bad)

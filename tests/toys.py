@@ -1,0 +1,113 @@
+"""Toy synthesizers and metrics for tests, imported by ``module:Class`` reference."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pandas as pd
+
+from bench.metrics.base import EvalContext, Metric, MetricResult, NotApplicable
+from bench.schema import Schema
+from bench.synthesizer import Synthesizer
+
+
+class Bootstrap(Synthesizer):
+    """Resamples training rows with replacement (a real, if naive, generator)."""
+
+    name = "bootstrap"
+    description = "toy: rows resampled with replacement"
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> Bootstrap:
+        time.sleep(self.delay)
+        self.train_ = train.reset_index(drop=True)
+        return self
+
+    def generate(self, n: int, seed: int) -> pd.DataFrame:
+        idx = np.random.default_rng(seed).integers(0, len(self.train_), n)
+        return self.train_.iloc[idx].reset_index(drop=True)
+
+
+class Failing(Bootstrap):
+    name = "failing"
+
+    def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> Failing:
+        raise RuntimeError("toy failure in fit")
+
+
+class Sleepy(Bootstrap):
+    name = "sleepy"
+
+    def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> Sleepy:
+        time.sleep(60)
+        return self
+
+
+class Hog(Bootstrap):
+    """Allocates memory until stopped: for the memory limit."""
+
+    name = "hog"
+
+    def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> Hog:
+        blocks = []
+        for _ in range(200):
+            blocks.append(np.ones(2**24))  # 128 MiB each, touched
+            time.sleep(0.05)
+        return self
+
+
+class Crashing(Bootstrap):
+    """Dies without a Python exception (like a segfault in native code)."""
+
+    name = "crashing"
+
+    def generate(self, n: int, seed: int) -> pd.DataFrame:
+        os._exit(3)
+
+
+class RowCount(Metric):
+    """Rows returned over rows requested."""
+
+    name = "rowcount"
+    family = "fidelity"
+    goal = "maximize"
+    bounds = (0.0, 1.0)
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        return MetricResult(len(ctx.syn_raw) / ctx.n_requested, {"rows": len(ctx.syn_raw)})
+
+
+class SlowMetric(Metric):
+    name = "slowmetric"
+    family = "fidelity"
+    goal = "maximize"
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        time.sleep(60)
+        return MetricResult(1.0)
+
+
+class BrokenMetric(Metric):
+    name = "brokenmetric"
+    family = "fidelity"
+    goal = "maximize"
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        raise ValueError("toy metric failure")
+
+
+class PrivacyOnly(Metric):
+    name = "privacyonly"
+    family = "privacy"
+    goal = "maximize"
+
+    def check(self, ctx: EvalContext) -> None:
+        if ctx.is_reference:
+            raise NotApplicable("the real data is not a synthesizer")
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        return MetricResult(0.5)
