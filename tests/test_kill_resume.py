@@ -61,7 +61,7 @@ def test_sigkill_mid_grid_then_resume(tmp_path):
     db = sqlite3.connect(out / "results.sqlite")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"orphaned workers: {alive}"
 
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
