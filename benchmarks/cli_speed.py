@@ -1,6 +1,6 @@
 """Wall time of the instant commands (`bench --help`, `bench datasets`); target < 1 s.
 
-    python benchmarks/cli_speed.py [--repeat 5]
+python benchmarks/cli_speed.py [--repeat 5]
 """
 
 from __future__ import annotations

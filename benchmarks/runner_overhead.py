@@ -23,8 +23,13 @@ from bench.runner import run
 
 def measure(dataset: str, n_jobs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out:
-        cfg = build_config(out=out, datasets=[dataset], synthesizers=["original"],
-                           seeds=list(range(n_jobs)), metrics=[])
+        cfg = build_config(
+            out=out,
+            datasets=[dataset],
+            synthesizers=["original"],
+            seeds=list(range(n_jobs)),
+            metrics=[],
+        )
         t0 = time.perf_counter()
         summary = run(cfg, Progress(io.StringIO(), tty=False), argv=["benchmark"])
         total = time.perf_counter() - t0
@@ -48,8 +53,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for dataset in ("diabetes", "adult"):
         m = measure(dataset, args.jobs)
-        print(f"| {dataset} | {args.jobs} | {m['total_s']:.2f} | {m['overhead_per_job_s']:.3f} "
-              f"| {m['job_overhead_median_s']:.3f} | {m['job_overhead_max_s']:.3f} |")
+        print(
+            f"| {dataset} | {args.jobs} | {m['total_s']:.2f} | {m['overhead_per_job_s']:.3f} "
+            f"| {m['job_overhead_median_s']:.3f} | {m['job_overhead_max_s']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

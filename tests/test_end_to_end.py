@@ -22,8 +22,19 @@ def test_german_with_original_smote_and_csv(tmp_path, bench_cli):
     made_elsewhere["Credit amount"] = made_elsewhere["Credit amount"].astype(float)  # 1 dtype off
     made_elsewhere.to_csv(tmp_path / "syn-german-1234.csv", index=False)
     out = tmp_path / "out"
-    args = ("run", "--datasets", "german", "--synthesizers", "original", "smote", "csv",
-            "--param", f"csv.path={tmp_path}/syn-{{dataset}}-{{seed}}.csv", "--out", str(out))
+    args = (
+        "run",
+        "--datasets",
+        "german",
+        "--synthesizers",
+        "original",
+        "smote",
+        "csv",
+        "--param",
+        f"csv.path={tmp_path}/syn-{{dataset}}-{{seed}}.csv",
+        "--out",
+        str(out),
+    )
     res = bench_cli(*args)
     assert res.returncode == 0, res.stderr
     assert "3 jobs planned, 0 already done, 3 to run" in res.stderr
@@ -41,10 +52,15 @@ def test_german_with_original_smote_and_csv(tmp_path, bench_cli):
     pd.testing.assert_frame_equal(original, german.train)
 
     with sqlite3.connect(out / "results.sqlite") as db:
-        dm = dict(db.execute("SELECT j.synthesizer, m.value FROM metrics m JOIN jobs j "
-                             "USING (key) WHERE m.metric = 'dm'").fetchall())
-        phases = db.execute("SELECT count(*) FROM phases WHERE wall_s IS NOT NULL "
-                            "AND peak_rss_mb > 0").fetchone()[0]
+        dm = dict(
+            db.execute(
+                "SELECT j.synthesizer, m.value FROM metrics m JOIN jobs j "
+                "USING (key) WHERE m.metric = 'dm'"
+            ).fetchall()
+        )
+        phases = db.execute(
+            "SELECT count(*) FROM phases WHERE wall_s IS NOT NULL AND peak_rss_mb > 0"
+        ).fetchone()[0]
     assert dm == {"original": 0.0, "smote": 0.0, "csv": pytest.approx(1 / 22)}
     assert phases >= 3 * 5
 
