@@ -16,7 +16,7 @@ import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -42,7 +42,6 @@ class _Running:
     conn: Connection
     peak_tree_mb: float = 0.0  # sampled by the parent, children of the job included
     killed_for: tuple[str, str] | None = None  # (status, reason) when the parent killed it
-    pending: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _tree_rss_mb(pid: int) -> float:

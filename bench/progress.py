@@ -24,7 +24,6 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.total = 0
-        self.done = 0
         self.index: dict[str, int] = {}
         self.current: dict[str, tuple[Job, str, float]] = {}  # key -> (job, phase, since)
         self._lock = threading.Lock()
@@ -84,7 +83,6 @@ class Progress:
                 self._write(f"    {event['phase']}: {event['status']}: {event.get('error')}")
             elif kind == "job_end":
                 self.current.pop(job.key, None)
-                self.done += 1
                 self._write(
                     f"[{self.index.get(job.key, 0)}/{self.total}] {job.label}: {event['status']}"
                 )

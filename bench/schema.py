@@ -10,7 +10,6 @@ column written ``32`` with blanks is an integer column with missing values.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -275,7 +274,3 @@ def to_storage(table: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         {c.name: _to_storage(table[c.name], c.dtype) for c in schema.columns},
         index=table.index,
     )
-
-
-def is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

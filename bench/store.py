@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,7 @@ class Store:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def previous(self, keys: list[str]) -> dict[str, tuple[str, set[str]]]:
+    def previous(self, keys: Collection[str]) -> dict[str, tuple[str, set[str]]]:
         """For keys already in the store: (status, names of recorded metrics)."""
         out: dict[str, tuple[str, set[str]]] = {}
         for key, status in self._db.execute("SELECT key, status FROM jobs"):
