@@ -29,11 +29,15 @@ class EvalContext:
     val: pd.DataFrame
     test: pd.DataFrame
     syn_raw: pd.DataFrame  # the synthetic table exactly as the synthesizer returned it
-    seed: int  # generation seed of the job (evaluators derive their own seeds from it)
+    seed: int  # generation seed of the job; evaluators use ``eval_seeds``, never this
     synthesizer_name: str
+    syn: pd.DataFrame | None = None  # coerced: schema columns + dtypes, invalid rows dropped
+    coercion: dict[str, Any] = field(default_factory=dict)  # invalid_rows, reasons, ...
     is_reference: bool = False
     synthesizer: Synthesizer | None = None  # the fitted model, when still in memory
     n_requested: int = 0
+    data_dir: str = ""  # the dataset's hand-off folder: per-dataset caches live here
+    eval_seeds: tuple[int, ...] = (0, 1, 2)  # evaluator seeds, separate from generation
 
 
 @dataclass
