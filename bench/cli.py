@@ -122,8 +122,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     for name, target in sorted(available("metrics").items()):
         m = load(target)
         lo, hi = m.bounds
-        rows.append([name, m.family, m.goal, f"[{lo:g}, {hi:g}]", (m.__doc__ or "").split("\n")[0]])
-    print(_table(rows, ["name", "family", "goal", "bounds", "definition"]))
+        inputs = ",".join(sorted(m.inputs))
+        doc = (m.__doc__ or "").strip().split("\n")[0]
+        rows.append([name, m.family, m.goal, f"[{lo:g}, {hi:g}]", inputs, doc])
+    print(_table(rows, ["name", "family", "goal", "bounds", "reads", "definition"]))
     return 0
 
 

@@ -27,6 +27,14 @@ BUILTIN: dict[str, dict[str, str]] = {
     },
     "metrics": {
         "dm": "bench.metrics.fidelity:DataMismatch",
+        "invalid_rows": "bench.metrics.coerce:InvalidRows",
+        "wd": "bench.metrics.fidelity:Wasserstein",
+        "cs": "bench.metrics.fidelity:CorrelationSimilarity",
+        "mle": "bench.metrics.utility:MachineLearningEfficacy",
+        "mle_catboost": "bench.metrics.utility:CatBoostEfficacy",
+        "nrs": "bench.metrics.privacy:NewRowSynthesis",
+        "dcr": "bench.metrics.privacy:DistanceToClosestRecord",
+        "dcr_holdout": "bench.metrics.privacy:DCRHoldoutShare",
     },
 }
 GROUP = {"synthesizers": "bench.synthesizers", "metrics": "bench.metrics"}

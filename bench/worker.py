@@ -23,6 +23,7 @@ import pandas as pd
 
 from bench.jobs import Job
 from bench.metrics.base import EvalContext, Metric, NotApplicable
+from bench.metrics.coerce import coerce
 from bench.registry import load
 from bench.schema import Schema
 from bench.tables import read_parquet, write_parquet
@@ -157,6 +158,8 @@ def run_job(
                         "dtypes": {str(c): str(t) for c, t in syn_raw.dtypes.items()},
                     }
                 )
+        with phase("coerce", emit):
+            coerced = coerce(syn_raw, schema)
     except PhaseFailed:
         emit({"event": "done", "status": "failed"})
         return
@@ -168,6 +171,9 @@ def run_job(
         val=data["val"],
         test=data["test"],
         syn_raw=syn_raw,
+        syn=coerced.table,
+        coercion={**coerced.report(), "summary": coerced.summary()},
+        data_dir=job.data_dir,
         seed=job.seed,
         synthesizer_name=job.synthesizer,
         is_reference=job.is_reference,
@@ -175,7 +181,7 @@ def run_job(
         n_requested=job.n_rows,
     )
     # model-dependent metrics first: after a restart the model is gone
-    for name, metric in sorted(metrics, key=lambda m: not m[1].needs_model):
+    for name, metric in sorted(metrics, key=lambda m: "model" not in m[1].inputs):
         _run_metric(name, metric, ctx, emit)
     emit({"event": "done", "status": "ok"})
 
@@ -184,11 +190,15 @@ def _run_metric(name: str, metric: Metric, ctx: EvalContext, emit: Emit) -> None
     t0 = time.perf_counter()
     result: dict[str, Any] = {"event": "metric", "metric": name}
     try:
-        if metric.needs_model and ctx.synthesizer is None:
+        if "model" in metric.inputs and ctx.synthesizer is None:
             raise NotApplicable("needs the fitted model, which is gone after a restart")
         metric.check(ctx)
     except NotApplicable as exc:
         emit({**result, "status": "n/a", "value": None, "reason": str(exc), "wall_s": 0.0})
+        return
+    if "syn" in metric.inputs and ctx.syn is not None and len(ctx.syn) == 0:
+        reason = ctx.coercion["summary"]
+        emit({**result, "status": "nan", "value": None, "reason": reason, "wall_s": 0.0})
         return
     try:
         with phase(f"metric:{name}", emit):

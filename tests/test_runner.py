@@ -172,3 +172,13 @@ def test_bad_run_settings_are_user_errors(tmp_path, bad):
 
     with pytest.raises(UserError):
         build_config(out=str(tmp_path), **bad)
+
+
+def test_unusable_table_is_counted_and_metrics_say_why(tmp_path):
+    _run(tmp_path, synthesizers=["toys:Garbage"], metrics=["dm", "invalid_rows", "toys:RowCount"])
+    assert _jobs(tmp_path).loc["garbage", "status"] == "ok"
+    m = _metrics(tmp_path)
+    assert m.loc[("garbage", "invalid_rows"), "value"] == 491
+    assert m.loc[("garbage", "dm"), "value"] == pytest.approx(9 / 10)
+    assert m.loc[("garbage", "rowcount"), "status"] == "nan"
+    assert "no valid synthetic rows: missing column(s)" in m.loc[("garbage", "rowcount"), "reason"]

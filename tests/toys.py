@@ -111,3 +111,12 @@ class PrivacyOnly(Metric):
 
     def compute(self, ctx: EvalContext) -> MetricResult:
         return MetricResult(0.5)
+
+
+class Garbage(Bootstrap):
+    """Returns rows no schema can use: for the robustness of metrics."""
+
+    name = "garbage"
+
+    def generate(self, n: int, seed: int) -> pd.DataFrame:
+        return pd.DataFrame({"nonsense": ["x"] * n, "Glucose": ["high"] * n})

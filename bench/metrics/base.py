@@ -15,6 +15,11 @@ Family = Literal["fidelity", "utility", "privacy"]
 Goal = Literal["maximize", "minimize", "target"]
 
 
+#: train / val / test: the real splits; syn_raw: the synthetic table as returned; syn: the
+#: coerced table; coercion: the coercion report; model: the fitted synthesizer.
+INPUTS = frozenset({"train", "val", "test", "syn_raw", "syn", "coercion", "model"})
+
+
 class NotApplicable(Exception):
     """Raised by ``check`` when a metric does not apply to a job (stored as 'n/a' + reason)."""
 
@@ -51,12 +56,19 @@ class Metric(ABC):
     family: ClassVar[Family]
     goal: ClassVar[Goal]
     bounds: ClassVar[tuple[float, float]] = (float("-inf"), float("inf"))
-    #: True when the metric needs the fitted synthesizer (e.g. DLT): computed before the
-    #: model is released, and not recomputable from the stored artifact alone.
-    needs_model: ClassVar[bool] = False
+    #: What the metric reads, among ``INPUTS``. A metric reading ``syn`` is not run on a table
+    #: with no valid row (NaN + the coercion's reasons instead); one reading ``model`` (the
+    #: fitted synthesizer, e.g. DLT) runs first and cannot be recomputed from the artifact.
+    inputs: ClassVar[frozenset[str]] = frozenset({"train", "syn"})
 
     def check(self, ctx: EvalContext) -> None:  # noqa: B027 - optional hook, applies by default
         """Raise :class:`NotApplicable` with the reason when the metric does not apply."""
 
     @abstractmethod
     def compute(self, ctx: EvalContext) -> MetricResult: ...
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = set(cls.inputs) - INPUTS
+        if unknown:
+            raise TypeError(f"{cls.__name__}.inputs has unknown entries {sorted(unknown)}")

@@ -1,0 +1,154 @@
+"""Coercion: the synthetic table as returned -> the training schema, invalid rows dropped.
+
+DM reads the table as returned; every other metric reads the coerced copy, so a synthesizer
+that writes numbers as text or ``1.0`` for the class ``1`` is not punished twice, while a row
+that cannot mean anything in the schema is dropped and counted (``invalid_rows``).
+
+Rules, per column of the schema:
+
+* numeric (integer / float): text that parses as a number is a number; anything else that
+  is not missing is invalid (``non-numeric value``); infinities are invalid; integer
+  columns are rounded to the nearest whole number (generators emit floats for them).
+* categorical / boolean: a value equal to a training category, or whose text equals one
+  (``"1"`` and ``1.0`` both mean category ``1``; ``"true"`` means ``True``), is that
+  category; any other non-missing value is invalid (``unseen category``).
+* missing values are valid only in columns where the real data has missing values
+  (``missing value`` otherwise): the metrics' models never saw them there.
+* a schema column absent from the table makes every row invalid (``missing column``);
+  extra columns are dropped and listed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from bench.metrics.base import EvalContext, Metric, MetricResult
+from bench.schema import Column, Schema
+
+
+@dataclass
+class Coerced:
+    table: pd.DataFrame
+    invalid_rows: int
+    reasons: dict[str, int] = field(default_factory=dict)  # reason -> rows with it
+    missing_columns: list[str] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "invalid_rows": self.invalid_rows,
+            "valid_rows": len(self.table),
+            "reasons": self.reasons,
+            "missing_columns": self.missing_columns,
+            "extra_columns": self.extra_columns,
+        }
+
+    def summary(self) -> str:
+        """One line for a metric that cannot run on zero rows."""
+        top = ", ".join(f"{r} ({n})" for r, n in sorted(self.reasons.items(), key=lambda x: -x[1]))
+        return f"no valid synthetic rows: {top or 'the table is empty'}"
+
+
+def _empty(schema: Schema) -> pd.DataFrame:
+    return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in schema.columns})
+
+
+def _category_lookup(col: Column) -> dict[str, Any]:
+    """Text forms of each category -> the category."""
+    lookup: dict[str, Any] = {}
+    for cat in col.categories or ():
+        lookup[str(cat)] = cat
+        if isinstance(cat, bool):
+            lookup[str(cat).lower()] = cat
+            lookup[str(int(cat))] = cat
+        elif isinstance(cat, (int, float)):
+            lookup[repr(float(cat))] = cat
+    return lookup
+
+
+def _numeric(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Series]]:
+    num = pd.to_numeric(s, errors="coerce").astype("float64")
+    bad = {
+        f"non-numeric value in '{col.name}'": s.notna() & num.isna(),
+        f"infinite value in '{col.name}'": pd.Series(np.isinf(num.to_numpy()), index=s.index),
+    }
+    num = num.where(~bad[f"infinite value in '{col.name}'"], np.nan)
+    if col.kind == "integer":
+        num = num.round()
+    return num, bad
+
+
+def _categorical(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Series]]:
+    known = set(col.categories or ())
+    direct = s.isin(known) & s.notna()
+    lookup = _category_lookup(col)
+    texts = s.astype(str).str.strip()
+    mapped = texts.map(lookup)
+    out = s.astype(object).where(direct, mapped)
+    out = out.where(s.notna(), np.nan)
+    bad = {f"unseen category in '{col.name}'": s.notna() & out.isna()}
+    return out, bad
+
+
+def coerce(raw: pd.DataFrame, schema: Schema) -> Coerced:
+    raw = raw.reset_index(drop=True)
+    raw = raw.loc[:, ~pd.Index(raw.columns).duplicated()]
+    names = [str(c) for c in raw.columns]
+    raw.columns = names
+    missing = [c for c in schema.names if c not in names]
+    extra = [c for c in names if c not in schema]
+    if missing:
+        reason = f"missing column(s) {missing}"
+        return Coerced(
+            _empty(schema), len(raw), {reason: len(raw)} if len(raw) else {}, missing, extra
+        )
+
+    columns: dict[str, pd.Series] = {}
+    flags: dict[str, pd.Series] = {}
+    for col in schema.columns:
+        s = raw[col.name]
+        values, bad = (_numeric if col.is_numeric else _categorical)(s, col)
+        if not col.nullable:
+            bad[f"missing value in '{col.name}'"] = s.isna()
+        columns[col.name] = values
+        flags.update(bad)
+    invalid = np.zeros(len(raw), dtype=bool)
+    reasons: Counter[str] = Counter()
+    for reason, mask in flags.items():
+        m = mask.to_numpy(dtype=bool)
+        if m.any():
+            reasons[reason] = int(m.sum())
+            invalid |= m
+    keep = ~invalid
+    table = pd.DataFrame(
+        {c.name: _cast(columns[c.name][keep], c.dtype) for c in schema.columns}
+    ).reset_index(drop=True)
+    return Coerced(table, int(invalid.sum()), dict(reasons), [], extra)
+
+
+def _cast(values: pd.Series, dtype: str) -> pd.Series:
+    if dtype == "object":
+        return values.astype(object).where(values.notna(), np.nan)
+    if dtype in ("int64", "bool"):
+        return values.astype(dtype)
+    return values.astype("float64")
+
+
+class InvalidRows(Metric):
+    """Rows of the synthetic table dropped by coercion (reasons in aux); 0 is best."""
+
+    name: ClassVar[str] = "invalid_rows"
+    family = "fidelity"
+    goal = "minimize"
+    bounds = (0.0, float("inf"))
+    inputs = frozenset({"syn_raw", "coercion"})
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        report = dict(ctx.coercion)
+        report["share"] = report["invalid_rows"] / len(ctx.syn_raw) if len(ctx.syn_raw) else None
+        return MetricResult(float(report["invalid_rows"]), report)
