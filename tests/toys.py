@@ -120,3 +120,43 @@ class Garbage(Bootstrap):
 
     def generate(self, n: int, seed: int) -> pd.DataFrame:
         return pd.DataFrame({"nonsense": ["x"] * n, "Glucose": ["high"] * n})
+
+
+class Pathological(Bootstrap):
+    """Resampled rows, broken in one of the ways a real synthesizer's output can be."""
+
+    name = "pathological"
+    MODES = (
+        "missing_column",
+        "extra_column",
+        "all_nan_column",
+        "unseen_category",
+        "single_class",
+        "zero_rows",
+        "few_rows",
+        "strings_everywhere",
+    )
+
+    def __init__(self, mode: str = "few_rows") -> None:
+        self.mode = mode
+        self.delay = 0.0
+
+    def generate(self, n: int, seed: int) -> pd.DataFrame:
+        table = super().generate(n, seed)
+        target = self.train_.columns[-1]
+        first = self.train_.columns[0]
+        if self.mode == "missing_column":
+            return table.drop(columns=[first])
+        if self.mode == "extra_column":
+            return table.assign(extra=1.5)
+        if self.mode == "all_nan_column":
+            return table.assign(**{first: np.nan})
+        if self.mode == "unseen_category":
+            return table.assign(**{first: "never-seen"})
+        if self.mode == "single_class":
+            return table.assign(**{target: table[target].iloc[0]})
+        if self.mode == "zero_rows":
+            return table.head(0)
+        if self.mode == "few_rows":
+            return table.head(7)
+        return table.astype(str)

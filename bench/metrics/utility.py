@@ -277,19 +277,12 @@ _MEMORY_CACHE: dict[str, dict[str, Any]] = {}
 
 
 def _catboost_features(table: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Numerics as float (NaN kept: CatBoost handles it), categoricals as strings, NaN -> "nan"."""
-    out: dict[str, pd.Series] = {}
+    """As for scikit-learn, but a missing category is the string "nan" (CatBoost needs one)."""
+    out = _sklearn_features(table, schema)
     for col in schema.features:
-        s = table[col.name]
-        if col.is_numeric:
-            out[col.name] = (
-                pd.to_numeric(s, errors="coerce")
-                .astype("float64")
-                .replace([np.inf, -np.inf], np.nan)
-            )
-        else:
-            out[col.name] = s.astype(object).map(lambda v: "nan" if pd.isna(v) else str(v))
-    return pd.DataFrame(out, index=table.index)
+        if not col.is_numeric:
+            out[col.name] = out[col.name].fillna("nan")
+    return out
 
 
 def _cat_indices(schema: Schema) -> list[int]:
