@@ -1,0 +1,296 @@
+"""Paper-style leaderboards built from a results store: one cell per dataset × metric ×
+synthesizer, holding every seed's value, the failures and the rank by the metric's goal.
+
+The renderers (:mod:`leaderboards.render`, :mod:`leaderboards.report`) only format what is
+decided here, so Markdown, LaTeX, CSV and HTML always agree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from bench.catalog import BUNDLED
+from bench.store import Store
+
+#: The paper's column order: registry name -> the paper's spelling.
+PAPER_SYNTHESIZERS: dict[str, str] = {
+    "original": "Original",
+    "harmonic": "HARMONIC",
+    "smote": "SMOTE",
+    "tvae": "TVAE",
+    "ctabgan": "CTAB-GAN",
+    "tabddpm": "TabDDPM",
+    "tabsyn": "TABSYN",
+    "great": "GReaT",
+    "realtabformer": "REaLTabFormer",
+}
+TABLES: dict[str, tuple[str, ...]] = {
+    "utility": ("mle", "lle", "mle_catboost"),
+    "privacy": ("nrs", "dcr", "dlt"),
+    "fidelity": ("dm", "wd", "cs"),
+}
+TITLES = {
+    "utility": "Table 1: utility (machine-learning and LLM efficacy, weighted F1)",
+    "privacy": "Table 2: privacy (new rows, distance to closest record, data leakage test)",
+    "fidelity": "Fidelity (data mismatch, Wasserstein distance, correlation similarity)",
+}
+METRIC_LABELS = {
+    "mle": "MLE",
+    "lle": "LLE",
+    "mle_catboost": "MLE-CatBoost",
+    "nrs": "NRS",
+    "dcr": "DCR",
+    "dlt": "DLT",
+    "dm": "DM",
+    "wd": "WD",
+    "cs": "CS",
+    "dcr_holdout": "DCR-holdout",
+    "invalid_rows": "invalid rows",
+}
+#: Goals of metrics this version may not have registered yet (DLT, LLE arrive later).
+KNOWN_GOALS = {"lle": "maximize", "dlt": "maximize"}
+METRIC_VARIANTS = (
+    "DCR: mean Euclidean distance of each synthetic row to its closest training row "
+    "(numerics standardised on train, categoricals one-hot scaled by 1/sqrt(2), label "
+    "included); DCR-p5 and the DCR-holdout share are stored in results.sqlite",
+    "WD: geomloss Sinkhorn divergence (p=2, blur=0.05), both tables subsampled (seeded) to "
+    "at most 10,000 rows, never zero-padded",
+    "NRS: exactly SDMetrics NewRowSynthesis (tolerance 0.01)",
+    "MLE: mean weighted F1 of LR, DT, MLP, RF; MLE-CatBoost: tuned once per dataset on "
+    "real train/val, evaluator seeds 0, 1, 2",
+)
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    label: str
+    goal: str  # maximize | minimize | target
+    target: float | None = None
+
+    @property
+    def arrow(self) -> str:
+        if self.goal == "target":
+            return f"→{self.target:g}" if self.target is not None else "→"
+        return "↑" if self.goal == "maximize" else "↓"
+
+
+def metric_info(name: str) -> MetricInfo:
+    from bench.errors import UserError
+    from bench.registry import available, load
+
+    goal, target = KNOWN_GOALS.get(name, "maximize"), None
+    if name in available("metrics"):
+        try:
+            cls = load(available("metrics")[name])
+            goal, target = cls.goal, getattr(cls, "target_value", None)
+        except UserError:
+            pass
+    return MetricInfo(name, METRIC_LABELS.get(name, name), goal, target)
+
+
+@dataclass
+class Cell:
+    values: list[float] = field(default_factory=list)
+    requested: int = 0
+    failures: list[str] = field(default_factory=list)  # one reason per failed run
+    not_applicable: str | None = None
+    rank: int | None = None  # 1 = best, 2 = second, among the non-reference synthesizers
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation over seeds (ddof = 1); None for fewer than two runs."""
+        return statistics.stdev(self.values) if len(self.values) >= 2 else None
+
+    @property
+    def state(self) -> str:
+        if self.values:
+            return "ok"
+        if self.failures:
+            return "failed"
+        return "na" if self.not_applicable else "missing"
+
+
+@dataclass
+class Leaderboard:
+    name: str
+    title: str
+    datasets: list[str]
+    metrics: list[MetricInfo]
+    synthesizers: list[tuple[str, str]]  # (registry name, label)
+    cells: dict[tuple[str, str, str], Cell]
+    absent_metrics: list[str]
+    provenance: dict[str, Any]
+    footnotes: list[str] = field(default_factory=list)
+
+    def cell(self, dataset: str, metric: str, synth: str) -> Cell:
+        return self.cells[(dataset, metric, synth)]
+
+    def footnote(self, reason: str) -> int:
+        """The footnote number of ``reason`` (1-based), adding it if new."""
+        if reason not in self.footnotes:
+            self.footnotes.append(reason)
+        return self.footnotes.index(reason) + 1
+
+
+@dataclass
+class Results:
+    """What a results folder holds, restricted to one preset."""
+
+    jobs: pd.DataFrame
+    metrics: pd.DataFrame
+    runs: pd.DataFrame
+    preset: str
+    folder: str
+
+
+def load_results(folder: str, preset: str | None = None) -> Results:
+    from bench.errors import UserError
+
+    store = Store.open_existing(folder)
+    try:
+        jobs, metrics, runs = store.table("jobs"), store.table("metrics"), store.table("runs")
+    finally:
+        store.close()
+    jobs = jobs[jobs.status != "running"]
+    if jobs.empty:
+        raise UserError(f"no finished jobs in '{folder}': run 'bench run --out {folder}' first")
+    if preset is None:
+        preset = str(runs.sort_values("run_id").preset.iloc[-1]) if len(runs) else "quick"
+        if preset not in set(jobs.preset):
+            preset = str(jobs.preset.iloc[-1])
+    elif preset not in set(jobs.preset):
+        raise UserError(
+            f"no jobs with preset '{preset}' in '{folder}': it holds {sorted(set(jobs.preset))}"
+        )
+    jobs = jobs[jobs.preset == preset]
+    metrics = metrics[metrics.key.isin(jobs.key)]
+    return Results(jobs, metrics, runs, preset, folder)
+
+
+def _labels(names: list[str]) -> list[tuple[str, str]]:
+    """Synthesizers in the paper's order, then any other, with their display labels."""
+    from bench.registry import available, load
+
+    known = available("synthesizers")
+    out = [(n, label) for n, label in PAPER_SYNTHESIZERS.items() if n in names]
+    for n in sorted(set(names) - set(PAPER_SYNTHESIZERS)):
+        label = n
+        if n in known:
+            try:
+                label = getattr(load(known[n]), "label", "") or n
+            except Exception:  # an uninstalled plug-in keeps its registry name
+                label = n
+        out.append((n, label))
+    return out
+
+
+def _datasets(names: list[str]) -> list[str]:
+    return [d for d in BUNDLED if d in names] + sorted(set(names) - set(BUNDLED))
+
+
+def _job_failure(job: pd.Series) -> str:
+    error = str(job.error or "").strip().splitlines()[0] if job.error else ""
+    return f"{job.status}: {error[:160]}" if error else str(job.status)
+
+
+def build(results: Results, table: str) -> Leaderboard:
+    """The leaderboard ``table`` (utility / privacy / fidelity) of ``results``."""
+    jobs, metrics = results.jobs, results.metrics
+    present = [m for m in TABLES[table] if m in set(metrics.metric)]
+    absent = [m for m in TABLES[table] if m not in present]
+    synths = _labels(sorted(set(jobs.synthesizer)))
+    datasets = _datasets(sorted(set(jobs.dataset)))
+    lb = Leaderboard(
+        name=table,
+        title=TITLES[table],
+        datasets=datasets,
+        metrics=[metric_info(m) for m in present],
+        synthesizers=synths,
+        cells={},
+        absent_metrics=absent,
+        provenance=provenance(results),
+    )
+    by_key = metrics.set_index(["key", "metric"])
+    for dataset in datasets:
+        for synth, _ in synths:
+            group = jobs[(jobs.dataset == dataset) & (jobs.synthesizer == synth)]
+            for info in lb.metrics:
+                cell = Cell(requested=len(group))
+                for job in group.itertuples():
+                    if (job.key, info.name) not in by_key.index:
+                        cell.failures.append(
+                            _job_failure(job) if job.status != "ok" else "not computed"
+                        )
+                        continue
+                    m = by_key.loc[(job.key, info.name)]
+                    if m.status == "ok" and m.value is not None and math.isfinite(m.value):
+                        cell.values.append(float(m.value))
+                    elif m.status == "n/a":
+                        cell.not_applicable = str(m.reason)
+                    else:
+                        cell.failures.append(f"{m.status}: {m.reason or 'no value'}")
+                lb.cells[(dataset, info.name, synth)] = cell
+        for info in lb.metrics:
+            _rank(lb, dataset, info)
+    return lb
+
+
+def _rank(lb: Leaderboard, dataset: str, info: MetricInfo) -> None:
+    """Best = 1, second = 2 by the metric's goal; the real-data reference is not ranked."""
+    scored = []
+    for synth, _ in lb.synthesizers:
+        cell = lb.cell(dataset, info.name, synth)
+        if synth == "original" or cell.mean is None:
+            continue
+        if info.goal == "maximize":
+            key = -cell.mean
+        elif info.goal == "minimize":
+            key = cell.mean
+        else:
+            key = abs(cell.mean - (info.target or 0.0))
+        scored.append((round(key, 12), cell))
+    distinct = sorted({k for k, _ in scored})
+    for key, cell in scored:
+        position = distinct.index(key) + 1
+        cell.rank = position if position <= 2 else None
+
+
+def provenance(results: Results) -> dict[str, Any]:
+    """What a reader must know before trusting a number: preset, backbone, seeds, versions."""
+    jobs, runs = results.jobs, results.runs
+    llms = set()
+    for params in jobs.params:
+        p = json.loads(params or "{}")
+        if p.get("llm"):
+            llms.add(str(p["llm"]))
+    versions: dict[str, str] = {}
+    for v in jobs.versions.dropna():
+        versions.update(json.loads(v))
+    commands = [" ".join(json.loads(a)) for a in runs.sort_values("run_id").argv]
+    return {
+        "preset": results.preset,
+        "llm_backbone": ", ".join(sorted(llms)) or "none (no LLM-based synthesizer in these results)",
+        "seeds": sorted(int(s) for s in set(jobs.seed)),
+        "std": "sample standard deviation over seeds (ddof = 1)",
+        "metric_variants": list(METRIC_VARIANTS),
+        "versions": dict(sorted(versions.items())),
+        "commands": list(dict.fromkeys(commands)),
+        "results": results.folder,
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
