@@ -175,6 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     summary = run(cfg, Progress(), argv=["bench", *sys.argv[1:]])
     _print_status(summary.out)
+    _publish(summary.out)
     if summary.failed:
         print(
             f"\n{len(summary.failed)} job(s) failed; see the table above and the logs in "
@@ -183,6 +184,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+# ---- bench leaderboard / compare-paper --------------------------------------------------------
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from leaderboards.tables import TABLES
+    from leaderboards.write import write_leaderboards
+
+    tables = tuple(TABLES) if args.table == "all" else (args.table,)
+    paths = write_leaderboards(args.out, tables, (args.format,), args.preset, args.to, args.digits)
+    if args.format in ("md", "csv"):
+        for path in paths:
+            print(path.read_text(encoding="utf-8"))
+    for path in paths:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare_paper(args: argparse.Namespace) -> int:
+    from leaderboards.write import write_comparison
+
+    paths = write_comparison(args.out, args.preset, args.to)
+    print(paths[0].read_text(encoding="utf-8"))
+    for path in paths:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _publish(out: Any) -> None:
+    """Leaderboards, report and paper comparison after a run; a failure here loses nothing."""
+    from leaderboards.write import write_comparison, write_leaderboards
+
+    try:
+        paths = [*write_leaderboards(str(out)), *write_comparison(str(out))]
+    except UserError as exc:
+        print(f"no leaderboards written: {exc}", file=sys.stderr)
+        return
+    except Exception as exc:  # a rendering bug must not hide the stored results
+        print(
+            f"warning: leaderboards could not be written ({type(exc).__name__}: {exc}); "
+            f"the results are safe in {out}; retry with 'bench leaderboard --out {out}'",
+            file=sys.stderr,
+        )
+        return
+    report = next(p for p in paths if p.suffix == ".html")
+    print(f"leaderboards: {report.parent} (open {report.name} in a browser)", file=sys.stderr)
 
 
 # ---- bench status ---------------------------------------------------------------------------
@@ -328,6 +376,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     user_data_args(r)
     r.set_defaults(func=cmd_run)
+
+    lb = sub.add_parser(
+        "leaderboard",
+        help="write the paper-style leaderboards of a results folder",
+        description="Table 1 (utility: MLE, LLE, MLE-CatBoost), Table 2 (privacy: NRS, DCR, "
+        "DLT) and the fidelity table (DM, WD, CS): mean ± std over seeds, best bold, second "
+        "underlined, written to OUT/leaderboards/ (also done at the end of every bench run).",
+    )
+    lb.add_argument(
+        "--out",
+        metavar="DIR",
+        default="bench-results",
+        help="results folder (default ./bench-results)",
+    )
+    lb.add_argument("--table", choices=["utility", "privacy", "fidelity", "all"], default="all")
+    lb.add_argument("--format", choices=["md", "latex", "csv", "html"], default="md")
+    lb.add_argument("--preset", help="which preset's jobs (default: the last run's)")
+    lb.add_argument("--to", metavar="DIR", help="where to write (default OUT/leaderboards)")
+    lb.add_argument("--digits", type=int, default=2, help="decimals shown (default 2)")
+    lb.set_defaults(func=cmd_leaderboard)
+
+    cp = sub.add_parser(
+        "compare-paper",
+        help="our numbers next to the HARMONIC paper's, with rank agreement",
+        description="Per cell our mean, the paper's and the difference; per dataset and "
+        "metric the Kendall tau between our ordering of synthesizers and the paper's.",
+    )
+    cp.add_argument(
+        "--out",
+        metavar="DIR",
+        default="bench-results",
+        help="results folder (default ./bench-results)",
+    )
+    cp.add_argument("--preset", help="which preset's jobs (default: the last run's)")
+    cp.add_argument("--to", metavar="DIR", help="where to write (default OUT/leaderboards)")
+    cp.set_defaults(func=cmd_compare_paper)
 
     st = sub.add_parser(
         "status",

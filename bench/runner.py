@@ -24,6 +24,8 @@ from bench.synthesizer import Synthesizer
 from bench.tables import write_parquet
 
 CORE_PACKAGES = ("numpy", "pandas", "scikit-learn", "pyarrow")
+#: what the metrics compute with: recorded per run, shown in every leaderboard's caption
+METRIC_PACKAGES = ("sdmetrics", "torch", "geomloss", "catboost", "scipy")
 
 
 def package_versions(names: tuple[str, ...] = ()) -> dict[str, str]:
@@ -197,7 +199,8 @@ def run(
     store = Store(out)
     todo = select(jobs, store, cfg)
     summary = RunSummary(out, planned=len(jobs), skipped=len(jobs) - len(todo))
-    run_id = store.start_run(argv or sys.argv, cfg.preset, cfg.to_dict(), package_versions())
+    versions = package_versions(METRIC_PACKAGES)
+    run_id = store.start_run(argv or sys.argv, cfg.preset, cfg.to_dict(), versions)
     executor = executor or LocalExecutor(cfg.workers)
     progress.start(summary, todo)
 

@@ -102,16 +102,29 @@ def to_markdown(lb: Leaderboard, digits: int = 2) -> str:
 # ---- LaTeX ------------------------------------------------------------------------------------
 
 _TEX_ESCAPES = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
 }
 
 
 def tex_escape(text: str) -> str:
     out = "".join(_TEX_ESCAPES.get(ch, ch) for ch in text)
-    return (out.replace("±", r"$\pm$").replace("—", "---").replace("↑", r"$\uparrow$")
-            .replace("↓", r"$\downarrow$").replace("→", r"$\rightarrow$")
-            .replace(DAGGER, r"\textsuperscript{\dag}"))
+    return (
+        out.replace("±", r"$\pm$")
+        .replace("—", "---")
+        .replace("↑", r"$\uparrow$")
+        .replace("↓", r"$\downarrow$")
+        .replace("→", r"$\rightarrow$")
+        .replace(DAGGER, r"\textsuperscript{\dag}")
+    )
 
 
 def to_latex(lb: Leaderboard, digits: int = 2) -> str:
@@ -119,7 +132,9 @@ def to_latex(lb: Leaderboard, digits: int = 2) -> str:
         body = tex_escape(text)
         if not text or text == DASH:
             return body
-        return rf"\textbf{{{body}}}" if rank == 1 else rf"\underline{{{body}}}" if rank == 2 else body
+        return (
+            rf"\textbf{{{body}}}" if rank == 1 else rf"\underline{{{body}}}" if rank == 2 else body
+        )
 
     def mark(marks: str) -> str:
         numbers = [m for m in marks.split(DAGGER) if m]
@@ -155,8 +170,21 @@ def to_latex(lb: Leaderboard, digits: int = 2) -> str:
 
 # ---- CSV --------------------------------------------------------------------------------------
 
-CSV_FIELDS = ("table", "dataset", "metric", "synthesizer", "label", "mean", "std", "n",
-              "requested", "state", "rank", "goal", "note")
+CSV_FIELDS = (
+    "table",
+    "dataset",
+    "metric",
+    "synthesizer",
+    "label",
+    "mean",
+    "std",
+    "n",
+    "requested",
+    "state",
+    "rank",
+    "goal",
+    "note",
+)
 
 
 def to_csv(boards: Iterable[Leaderboard]) -> str:
@@ -169,12 +197,23 @@ def to_csv(boards: Iterable[Leaderboard]) -> str:
             label = dict(lb.synthesizers)[synth]
             info = next(m for m in lb.metrics if m.name == metric)
             note = cell.not_applicable or "; ".join(dict.fromkeys(cell.failures))
-            writer.writerow({
-                "table": lb.name, "dataset": dataset, "metric": metric, "synthesizer": synth,
-                "label": label, "mean": cell.mean, "std": cell.std, "n": cell.n,
-                "requested": cell.requested, "state": cell.state, "rank": cell.rank,
-                "goal": info.goal, "note": note,
-            })
+            writer.writerow(
+                {
+                    "table": lb.name,
+                    "dataset": dataset,
+                    "metric": metric,
+                    "synthesizer": synth,
+                    "label": label,
+                    "mean": cell.mean,
+                    "std": cell.std,
+                    "n": cell.n,
+                    "requested": cell.requested,
+                    "state": cell.state,
+                    "rank": cell.rank,
+                    "goal": info.goal,
+                    "note": note,
+                }
+            )
     return buf.getvalue()
 
 
@@ -195,8 +234,10 @@ def to_html_table(lb: Leaderboard, digits: int = 2) -> str:
     rows = []
     for dataset, metric, cells in _rows(lb, digits, emph, mark):
         tds = "".join(f"<td>{c}</td>" for c in cells)
-        rows.append(f"<tr><th scope='row'>{html.escape(dataset)}</th>"
-                    f"<td>{html.escape(metric)}</td>{tds}</tr>")
+        rows.append(
+            f"<tr><th scope='row'>{html.escape(dataset)}</th>"
+            f"<td>{html.escape(metric)}</td>{tds}</tr>"
+        )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in _notes(lb))
     cap = "<br>".join(html.escape(line) for line in caption(lb))
     return (

@@ -280,12 +280,13 @@ def provenance(results: Results) -> dict[str, Any]:
         if p.get("llm"):
             llms.add(str(p["llm"]))
     versions: dict[str, str] = {}
-    for v in jobs.versions.dropna():
+    for v in [*runs.sort_values("run_id").versions.dropna(), *jobs.versions.dropna()]:
         versions.update(json.loads(v))
     commands = [" ".join(json.loads(a)) for a in runs.sort_values("run_id").argv]
     return {
         "preset": results.preset,
-        "llm_backbone": ", ".join(sorted(llms)) or "none (no LLM-based synthesizer in these results)",
+        "llm_backbone": ", ".join(sorted(llms))
+        or "none (no LLM-based synthesizer in these results)",
         "seeds": sorted(int(s) for s in set(jobs.seed)),
         "std": "sample standard deviation over seeds (ddof = 1)",
         "metric_variants": list(METRIC_VARIANTS),

@@ -46,3 +46,54 @@ def run_bench(
 @pytest.fixture
 def bench_cli():
     return run_bench
+
+
+def fake_store(
+    folder: Path,
+    metrics: list[tuple],
+    jobs: list[tuple] = (),
+    preset: str = "quick",
+    argv: tuple[str, ...] = ("bench", "run"),
+) -> Path:
+    """A results store written row by row, for rendering tests.
+
+    ``metrics``: (dataset, synthesizer, seed, metric, value) with value a float, or
+    ("n/a" | "error" | "timeout", reason). ``jobs``: (dataset, synthesizer, seed, status,
+    error) for jobs that failed before any metric. Every job gets params ``{}``.
+    """
+    import json
+
+    from bench.store import Store
+
+    store = Store(folder)
+    run_id = store.start_run(list(argv), preset, {}, {"python": "3"})
+    db = store._db
+    seen = set()
+
+    def job(dataset, synth, seed, status="ok", error=None):
+        key = f"{dataset}|{synth}|{seed}"
+        if key in seen:
+            return key
+        seen.add(key)
+        db.execute(
+            "INSERT INTO jobs (key, run_id, dataset, synthesizer, params, seed, preset, status, "
+            "error, versions) VALUES (?, ?, ?, ?, '{}', ?, ?, ?, ?, ?)",
+            (key, run_id, dataset, synth, seed, preset, status, error, json.dumps({"numpy": "2"})),
+        )
+        return key
+
+    for dataset, synth, seed, status, error in jobs:
+        job(dataset, synth, seed, status, error)
+    for dataset, synth, seed, metric, value in metrics:
+        key = job(dataset, synth, seed)
+        if isinstance(value, tuple):
+            status, reason, val = value[0], value[1], None
+        else:
+            status, reason, val = "ok", None, float(value)
+        db.execute(
+            "INSERT INTO metrics VALUES (?, ?, ?, ?, '{}', ?, 0.0)",
+            (key, metric, status, val, reason),
+        )
+    store.finish_run(run_id, "finished")
+    store.close()
+    return folder

@@ -1,0 +1,86 @@
+"""Write a results folder's leaderboards to files, each headed by the command that
+regenerates it (what `bench leaderboard`, `bench compare-paper` and `bench run` call).
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from leaderboards import compare, render
+from leaderboards.tables import TABLES, Results, build, load_results
+
+FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "html": "html"}
+COMMENT = {"md": "<!-- {} -->", "latex": "% {}", "csv": "# {}", "html": "<!-- {} -->"}
+
+
+def regenerate(folder: str, fmt: str, table: str, preset: str) -> str:
+    cmd = [
+        "bench",
+        "leaderboard",
+        "--out",
+        folder,
+        "--format",
+        fmt,
+        "--table",
+        table,
+        "--preset",
+        preset,
+    ]
+    return "regenerate: " + shlex.join(cmd)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_leaderboards(
+    folder: str,
+    tables: tuple[str, ...] = tuple(TABLES),
+    formats: tuple[str, ...] = tuple(FORMATS),
+    preset: str | None = None,
+    to: str | None = None,
+    digits: int = 2,
+) -> list[Path]:
+    """Render ``tables`` in ``formats`` into ``to`` (default FOLDER/leaderboards)."""
+    results = load_results(folder, preset)
+    dest = Path(to) if to else Path(folder) / "leaderboards"
+    boards = {t: build(results, t) for t in tables}
+    written = []
+    which = "all" if set(tables) == set(TABLES) else ",".join(tables)
+    for fmt in formats:
+        head = COMMENT[fmt].format(regenerate(folder, fmt, which, results.preset))
+        if fmt == "html":
+            from leaderboards.report import render_report
+
+            text = render_report(boards, results)
+            written.append(_write(dest / "report.html", head + "\n" + text))
+        elif fmt == "csv":
+            text = render.to_csv(boards.values())
+            written.append(_write(dest / "leaderboard.csv", head + "\n" + text))
+        else:
+            render_one = render.to_markdown if fmt == "md" else render.to_latex
+            for name, lb in boards.items():
+                text = render_one(lb, digits)
+                written.append(_write(dest / f"{name}.{FORMATS[fmt]}", head + "\n" + text))
+    return written
+
+
+def write_comparison(folder: str, preset: str | None = None, to: str | None = None) -> list[Path]:
+    results: Results = load_results(folder, preset)
+    dest = Path(to) if to else Path(folder) / "leaderboards"
+    cells, ranks = compare.compare(results)
+    provenance = build(results, "utility").provenance
+    cmd = "regenerate: " + shlex.join(
+        ["bench", "compare-paper", "--out", folder, "--preset", results.preset]
+    )
+    md = f"<!-- {cmd} -->\n" + compare.to_markdown(cells, ranks, provenance)
+    return [
+        _write(dest / "compare-paper.md", md),
+        _write(dest / "compare-paper.csv", f"# {cmd}\n" + cells.to_csv(index=False)),
+        _write(dest / "compare-paper-ranks.csv", f"# {cmd}\n" + ranks.to_csv(index=False)),
+    ]
