@@ -4,6 +4,7 @@ regenerates it (what `bench leaderboard`, `bench compare-paper` and `bench run` 
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -14,20 +15,10 @@ FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "html": "html"}
 COMMENT = {"md": "<!-- {} -->", "latex": "% {}", "csv": "# {}", "html": "<!-- {} -->"}
 
 
-def regenerate(folder: str, fmt: str, table: str, preset: str) -> str:
-    cmd = [
-        "bench",
-        "leaderboard",
-        "--out",
-        folder,
-        "--format",
-        fmt,
-        "--table",
-        table,
-        "--preset",
-        preset,
-    ]
-    return "regenerate: " + shlex.join(cmd)
+def regenerate(results: Results, command: list[str]) -> str:
+    """The exact commands behind a file: the runs that filled the store, then ``command``."""
+    runs = [" ".join(json.loads(a)) for a in results.runs.sort_values("run_id").argv]
+    return "regenerate: " + " && ".join([*dict.fromkeys(runs), shlex.join(command)])
 
 
 def _write(path: Path, text: str) -> Path:
@@ -53,7 +44,20 @@ def write_leaderboards(
     written = []
     which = "all" if set(tables) == set(TABLES) else ",".join(tables)
     for fmt in formats:
-        head = COMMENT[fmt].format(regenerate(folder, fmt, which, results.preset))
+        cmd = [
+            "bench",
+            "leaderboard",
+            "--out",
+            folder,
+            "--format",
+            fmt,
+            "--table",
+            which,
+            "--preset",
+            results.preset,
+            *(["--to", str(to)] if to else []),
+        ]
+        head = COMMENT[fmt].format(regenerate(results, cmd))
         if fmt == "html":
             from leaderboards.report import render_report
 
@@ -75,8 +79,9 @@ def write_comparison(folder: str, preset: str | None = None, to: str | None = No
     dest = Path(to) if to else Path(folder) / "leaderboards"
     cells, ranks = compare.compare(results)
     provenance = build(results, "utility").provenance
-    cmd = "regenerate: " + shlex.join(
-        ["bench", "compare-paper", "--out", folder, "--preset", results.preset]
+    extra = ["--to", str(to)] if to else []
+    cmd = regenerate(
+        results, ["bench", "compare-paper", "--out", folder, "--preset", results.preset, *extra]
     )
     md = f"<!-- {cmd} -->\n" + compare.to_markdown(cells, ranks, provenance)
     return [

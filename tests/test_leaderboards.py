@@ -173,4 +173,4 @@ def test_cli_writes_every_format(results, bench_cli):
     files = sorted(p.name for p in (Path(out) / "leaderboards").iterdir())
     assert {"utility.md", "privacy.tex", "leaderboard.csv", "compare-paper.md"} <= set(files)
     first = (Path(out) / "leaderboards" / "utility.md").read_text()
-    assert first.startswith("<!-- regenerate: bench leaderboard --out ")
+    assert first.startswith("<!-- regenerate: bench run && bench leaderboard --out ")
