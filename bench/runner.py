@@ -164,7 +164,10 @@ def plan(cfg: RunConfig) -> tuple[list[Job], dict[str, tuple[str, dict[str, str]
 
 
 def select(jobs: list[Job], store: Store, cfg: RunConfig) -> list[Job]:
-    """Drop finished jobs; finished jobs lacking some metrics only compute those."""
+    """Drop finished jobs; finished jobs lacking some metrics only compute those.
+
+    ``--retry-failed`` reruns failed jobs and recomputes metrics that failed or timed out.
+    """
     if cfg.force:
         return jobs
     previous = store.previous({j.key for j in jobs})
@@ -175,7 +178,11 @@ def select(jobs: list[Job], store: Store, cfg: RunConfig) -> list[Job]:
             continue
         status, have = previous[job.key]
         if status == "ok":
-            missing = tuple(m for m in job.metrics if m[0] not in have)
+            missing = tuple(
+                m
+                for m in job.metrics
+                if m[0] not in have or (cfg.retry_failed and have[m[0]] in FAILED)
+            )
             if missing and Path(job.artifact).exists():
                 todo.append(Job.from_dict({**job.to_dict(), "metrics": missing, "resume": True}))
             elif missing:

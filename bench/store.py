@@ -111,15 +111,15 @@ class Store:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def previous(self, keys: Collection[str]) -> dict[str, tuple[str, set[str]]]:
-        """For keys already in the store: (status, names of recorded metrics)."""
-        out: dict[str, tuple[str, set[str]]] = {}
+    def previous(self, keys: Collection[str]) -> dict[str, tuple[str, dict[str, str]]]:
+        """For keys already in the store: (job status, {metric: metric status})."""
+        out: dict[str, tuple[str, dict[str, str]]] = {}
         for key, status in self._db.execute("SELECT key, status FROM jobs"):
             if key in keys:
-                out[key] = (status, set())
-        for key, metric in self._db.execute("SELECT key, metric FROM metrics"):
+                out[key] = (status, {})
+        for key, metric, status in self._db.execute("SELECT key, metric, status FROM metrics"):
             if key in out:
-                out[key][1].add(metric)
+                out[key][1][metric] = status
         return out
 
     def mark_running(self, job: Job, run_id: int, fingerprint: str, versions: dict) -> None:

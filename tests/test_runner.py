@@ -182,3 +182,18 @@ def test_unusable_table_is_counted_and_metrics_say_why(tmp_path):
     assert m.loc[("garbage", "dm"), "value"] == pytest.approx(9 / 10)
     assert m.loc[("garbage", "rowcount"), "status"] == "nan"
     assert "no valid synthetic rows: missing column(s)" in m.loc[("garbage", "rowcount"), "reason"]
+
+
+def test_retry_failed_recomputes_failed_metrics_only(tmp_path):
+    _run(tmp_path, synthesizers=["toys:Bootstrap"], metrics=["dm", "toys:BrokenMetric"])
+    assert not _run(
+        tmp_path, synthesizers=["toys:Bootstrap"], metrics=["dm", "toys:BrokenMetric"]
+    ).records
+    again = _run(
+        tmp_path,
+        synthesizers=["toys:Bootstrap"],
+        metrics=["dm", "toys:BrokenMetric"],
+        retry_failed=True,
+    )
+    (rec,) = again.records
+    assert rec.job.resume and [m[0] for m in rec.job.metrics] == ["brokenmetric"]
