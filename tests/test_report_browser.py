@@ -29,9 +29,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_report import boards_of, expected_charts, fabricate, rich_runs
 
 from leaderboards import report
+
+from test_report import boards_of, expected_charts, fabricate, rich_runs
 
 BROWSERS = ("chromium", "chromium-browser")
 FLAGS = (
