@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from leaderboards import report
+from leaderboards import charts, report
 from leaderboards.tables import TABLES, Cell, Results, build
 
 from fabricate import Run, fabricate
@@ -126,7 +126,7 @@ def expected_charts(boards: dict[str, report.Leaderboard]) -> int:
         m.name for m in privacy.metrics
     }:
         return bars
-    return bars + sum(1 for d in utility.datasets if report.scatter_points(utility, privacy, d)[0])
+    return bars + sum(1 for d in utility.datasets if charts.scatter_points(utility, privacy, d)[0])
 
 
 # ---- tests ------------------------------------------------------------------------------------
@@ -186,10 +186,10 @@ def test_failed_missing_and_not_applicable_cells(rich):
 def test_negative_values_get_an_axis_below_zero(rich):
     lb = build(rich, "privacy")
     dlt = next(m for m in lb.metrics if m.name == "dlt")
-    svg = report.bar_chart(lb, dlt, "german", report.styles(n for n, _ in lb.synthesizers))
+    svg = charts.bar_chart(lb, dlt, "german", charts.styles(n for n, _ in lb.synthesizers))
     assert "−175" in svg or "−200" in svg  # DLT is about -160: the axis goes below it
     assert "class='zero'" not in svg  # all values negative: zero is the top of the axis
-    ticks = report.nice_ticks(-164.0, 0.0)
+    ticks = charts.nice_ticks(-164.0, 0.0)
     assert ticks[0] <= -164 and ticks[-1] == 0 and len(ticks) <= 8
 
 
@@ -225,7 +225,7 @@ def test_many_synthesizers_get_distinct_styles(tmp_path):
         for seed in (1, 2)
     ]
     results = fabricate(tmp_path / "many", runs)
-    styles = report.styles(["original", *names])
+    styles = charts.styles(["original", *names])
     assert len({(s.color, s.marker) for s in styles.values()}) == len(names) + 1
     page = report.render_report(boards_of(results), results)
     parse(page)
@@ -240,14 +240,14 @@ def test_nan_and_none_are_drawn_as_missing_never_as_numbers(rich):
     utility, privacy = boards["utility"], boards["privacy"]
     utility.cells[("german", "mle", "smote")] = Cell(values=[math.nan, math.nan], requested=2)
     utility.cells[("german", "lle", "smote")] = Cell(values=[math.inf], requested=1)
-    style = report.styles(n for n, _ in utility.synthesizers)
-    svgs = [report.bar_chart(utility, m, "german", style) for m in utility.metrics]
-    svgs += report.scatter_charts(boards, style)[0]
+    style = charts.styles(n for n, _ in utility.synthesizers)
+    svgs = [charts.bar_chart(utility, m, "german", style) for m in utility.metrics]
+    svgs += charts.scatter_charts(boards, style)[0]
     for svg in svgs:
         parse(svg)
         assert not re.search(r"\b(nan|inf)\b", svg, re.I)
     assert "SMOTE on german: missing" in svgs[0] and "SMOTE on german: missing" in svgs[1]
-    points, skipped = report.scatter_points(utility, privacy, "german")
+    points, skipped = charts.scatter_points(utility, privacy, "german")
     assert "smote" not in {p.name for p in points} and "SMOTE (no MLE)" in skipped
 
 
@@ -260,12 +260,12 @@ def test_no_boards_and_absent_metrics_still_make_a_page(tmp_path):
     parse(page)
     assert "Not drawn: MLE and DCR not in these results." in page
     assert count_charts(page) == 1  # DM only; all zeros still get a 0..1 axis
-    assert report.nice_ticks(0.0, 0.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert charts.nice_ticks(0.0, 0.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 
 
 def test_nice_ticks_cover_the_range_with_round_steps():
     for lo, hi in [(0.0, 0.73), (0.3945, 1.5088), (-164.0, 12.0), (1e-5, 3e-5), (5.0, 5.0)]:
-        ticks = report.nice_ticks(lo, hi)
+        ticks = charts.nice_ticks(lo, hi)
         assert ticks[0] <= min(lo, hi) and ticks[-1] >= max(lo, hi)
         assert 2 <= len(ticks) <= 12
         steps = {round(b - a, 12) for a, b in itertools.pairwise(ticks)}
