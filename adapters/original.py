@@ -18,6 +18,7 @@ class Original(Synthesizer):
     """
 
     name = "original"
+    label = "Original"
     description = "the real training rows (the paper's 'Original' reference)"
     is_reference = True
 

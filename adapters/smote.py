@@ -73,6 +73,7 @@ class SMOTE(Synthesizer):
     """Per-class SMOTE / SMOTE-NC / SMOTE-N over the whole table (TabDDPM's baseline)."""
 
     name: ClassVar[str] = "smote"
+    label: ClassVar[str] = "SMOTE"
     description: ClassVar[str] = (
         "SMOTE interpolation between same-class nearest neighbours (TabDDPM baseline)"
     )

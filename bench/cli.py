@@ -165,6 +165,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows=args.rows,
         metrics=args.metrics,
         workers=args.workers,
+        llm=args.llm,
+        device=args.device,
         memory_limit=args.memory_limit,
         out=args.out,
         params=params,
@@ -368,6 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--memory-limit", metavar="SIZE", help="per-job memory limit, e.g. 8GiB")
     r.add_argument("--workers", type=int, metavar="N", help="jobs at once (default 1)")
+    r.add_argument(
+        "--llm",
+        metavar="ID_OR_PATH",
+        help="backbone of the LLM-based synthesizers: 'tiny' (offline, built here), a hub id "
+        "such as meta-llama/Llama-2-7b-chat-hf, or a local model folder (default: the preset's)",
+    )
+    r.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        help="where LLM-based synthesizers run (default auto)",
+    )
     r.add_argument("--force", action="store_true", help="rerun jobs even if finished")
     r.add_argument(
         "--retry-failed",

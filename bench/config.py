@@ -9,6 +9,8 @@ A config file holds any of these keys (all optional)::
     rows = 1000                         # rows to generate; default: size of the train split
     metrics = ["dm"]
     workers = 1                         # jobs at once on this machine
+    llm = "tiny"                        # LLM backbone: tiny (offline), a hub id or a path
+    device = "auto"                     # auto | cpu | cuda
     memory_limit = "8GiB"               # per job; over it the job is killed and marked oom
     out = "bench-results"
 
@@ -72,6 +74,8 @@ class RunConfig:
     limits: dict[str, float | None] = field(default_factory=dict)
     memory_limit_mb: float | None = None
     workers: int = 1
+    llm: str | None = None  # backbone of every LLM-based synthesizer in the run
+    device: str | None = None  # auto | cpu | cuda, for synthesizers that take one
     out: str = DEFAULT_OUT
     force: bool = False
     retry_failed: bool = False
@@ -184,6 +188,8 @@ def build_config(file: str | None = None, **cli: Any) -> RunConfig:
         limits=limits,
         memory_limit_mb=None if memory is None else parse_size_mb(memory),
         workers=workers,
+        llm=pick("llm"),
+        device=pick("device"),
         out=str(pick("out", DEFAULT_OUT)),
         force=bool(cli.get("force")),
         retry_failed=bool(cli.get("retry_failed")),

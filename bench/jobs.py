@@ -95,6 +95,7 @@ class JobRecord:
     traceback: str | None = None
     n_rows: int | None = None
     returned_dtypes: dict[str, str] | None = None
+    report: dict[str, Any] | None = None  # the synthesizer's own figures (Synthesizer.report)
     started: float = field(default_factory=time.time)
     finished: float | None = None
     current_phase: str | None = None
@@ -114,6 +115,7 @@ class JobRecord:
         elif kind == "generated":
             self.n_rows = event["n_rows"]
             self.returned_dtypes = event["dtypes"]
+            self.report = event.get("report") or None
         elif kind == "done":
             self.finish(event.get("status", "ok"))
 

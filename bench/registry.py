@@ -24,6 +24,10 @@ BUILTIN: dict[str, dict[str, str]] = {
         "original": "adapters.original:Original",
         "smote": "adapters.smote:SMOTE",
         "csv": "adapters.csv_table:CSVTable",
+        "harmonic": "adapters.harmonic:Harmonic",
+        "harmonic-no-knn": "adapters.harmonic:HarmonicNoKNN",
+        "harmonic-no-filter": "adapters.harmonic:HarmonicNoFilter",
+        "harmonic-no-permutation": "adapters.harmonic:HarmonicNoPermutation",
     },
     "metrics": {
         "dm": "bench.metrics.fidelity:DataMismatch",
@@ -35,6 +39,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "nrs": "bench.metrics.privacy:NewRowSynthesis",
         "dcr": "bench.metrics.privacy:DistanceToClosestRecord",
         "dcr_holdout": "bench.metrics.privacy:DCRHoldoutShare",
+        "dlt": "bench.metrics.leakage:DataLeakageTest",
     },
 }
 GROUP = {"synthesizers": "bench.synthesizers", "metrics": "bench.metrics"}

@@ -77,7 +77,9 @@ def resolve_synthesizers(cfg: RunConfig) -> list[SynthSpec]:
         cls = load(target)
         if not (isinstance(cls, type) and issubclass(cls, Synthesizer)):
             raise UserError(f"'{target}' is not a bench.synthesizer.Synthesizer subclass")
-        params = {**cls.presets.get(cfg.preset, {}), **cfg.params.get(name, {})}
+        shared = {"llm": cfg.llm, "device": cfg.device}
+        shared = {k: v for k, v in shared.items() if v is not None and k in cls.param_names()}
+        params = {**cls.presets.get(cfg.preset, {}), **shared, **cfg.params.get(name, {})}
         unknown = set(params) - set(cls.param_names())
         if unknown:
             raise UserError(

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     seed INTEGER, preset TEXT, n_requested INTEGER, n_rows INTEGER,
     status TEXT, error TEXT, traceback TEXT,
     artifact TEXT, log TEXT, returned_dtypes TEXT, versions TEXT,
-    started REAL, finished REAL, wall_s REAL
+    started REAL, finished REAL, wall_s REAL, report TEXT
 );
 CREATE TABLE IF NOT EXISTS phases (
     key TEXT, phase TEXT, status TEXT,
@@ -60,6 +60,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "report" not in columns:  # a store written before jobs kept reports
+            self._db.execute("ALTER TABLE jobs ADD COLUMN report TEXT")
 
     @classmethod
     def open_existing(cls, folder: str | Path) -> Store:
@@ -160,13 +163,14 @@ class Store:
             else:
                 db.execute(
                     "UPDATE jobs SET status = ?, error = ?, traceback = ?, n_rows = ?, "
-                    "returned_dtypes = ?, finished = ?, wall_s = ? WHERE key = ?",
+                    "returned_dtypes = ?, report = ?, finished = ?, wall_s = ? WHERE key = ?",
                     (
                         rec.status,
                         rec.error,
                         rec.traceback,
                         rec.n_rows,
                         json.dumps(rec.returned_dtypes) if rec.returned_dtypes else None,
+                        json.dumps(rec.report, default=str) if rec.report else None,
                         rec.finished,
                         (rec.finished or time.time()) - rec.started,
                         job.key,

@@ -28,6 +28,7 @@ from bench.schema import Schema
 
 class Synthesizer(ABC):
     name: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # how leaderboards print it (default: ``name``)
     description: ClassVar[str] = ""
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     packages: ClassVar[tuple[str, ...]] = ()
@@ -45,18 +46,32 @@ class Synthesizer(ABC):
     def generate(self, n: int, seed: int) -> pd.DataFrame:
         """Return ``n`` synthetic rows (fewer only when the method cannot produce more)."""
 
+    def report(self) -> dict[str, Any]:
+        """Figures about the last fit/generate worth keeping with the job (JSON-able), e.g.
+        training loss, valid/invalid sample counts by reason, rows per second."""
+        return {}
+
     def fingerprint(self, dataset: str, seed: int) -> str:
         """Extra content that identifies this job beyond the parameters (e.g. an input file)."""
         return ""
 
     @classmethod
     def param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+        """Constructor parameters; a subclass whose ``__init__`` passes ``**params`` on (a
+        variant that only changes defaults) also has its parent's."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            params = list(inspect.signature(init).parameters.values())
+            for p in params:
+                plain = p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                if p.name != "self" and plain and p.name not in names:
+                    names.append(p.name)
+            if not any(p.kind == p.VAR_KEYWORD for p in params):
+                break
+        return names
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters, read back from attributes of the same name."""

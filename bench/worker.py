@@ -156,6 +156,7 @@ def run_job(
                         "event": "generated",
                         "n_rows": len(syn_raw),
                         "dtypes": {str(c): str(t) for c, t in syn_raw.dtypes.items()},
+                        "report": synth.report(),
                     }
                 )
         with phase("coerce", emit):

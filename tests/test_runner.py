@@ -197,3 +197,30 @@ def test_retry_failed_recomputes_failed_metrics_only(tmp_path):
     )
     (rec,) = again.records
     assert rec.job.resume and [m[0] for m in rec.job.metrics] == ["brokenmetric"]
+
+
+def test_dlt_runs_for_perplexity_synthesizers_only(tmp_path):
+    _run(tmp_path, synthesizers=["toys:Memoriser", "toys:Bootstrap", "original"], metrics=["dlt"])
+    m = _metrics(tmp_path)
+    assert m.loc[("memoriser", "dlt"), "value"] == 0.0  # its samples are train rows: no gap
+    assert m.loc[("bootstrap", "dlt"), "status"] == "n/a"
+    assert "not an LLM-based synthesizer" in m.loc[("bootstrap", "dlt"), "reason"]
+    assert m.loc[("original", "dlt"), "status"] == "n/a"
+    report = json.loads(_jobs(tmp_path).loc["memoriser", "report"])
+    assert report == {"sampling": {"valid": 491}}
+
+
+def test_llm_and_device_reach_only_synthesizers_that_take_them():
+    from bench.runner import resolve_synthesizers
+
+    cfg = build_config(
+        synthesizers=["harmonic", "smote"],
+        llm="/models/llama",
+        device="cpu",
+        preset="paper",
+        params={"harmonic": {"epochs": 1}},
+    )
+    got = {s.name: s.params for s in resolve_synthesizers(cfg)}
+    assert got["harmonic"]["llm"] == "/models/llama" and got["harmonic"]["device"] == "cpu"
+    assert got["harmonic"]["epochs"] == 1 and got["harmonic"]["lora_r"] == 16
+    assert got["smote"] == {}

@@ -76,10 +76,11 @@ KIND_VALUES = {
     "float": st.floats(-1e6, 1e6, allow_nan=False).map(lambda x: x + 0.5 if x == int(x) else x),
     # a letter prefix keeps values from looking like numbers or NA markers; no bare "\r":
     # pandas' writer leaves it unquoted, which no CSV reader can tell from a line break;
-    # no NUL: a file holding one is rejected as binary (tested in test_cli_errors)
-    "categorical": st.text(st.characters(exclude_characters="\r\x00"), max_size=8).map(
-        lambda s: "c" + s
-    ),
+    # no NUL: a file holding one is rejected as binary (tested in test_cli_errors); no lone
+    # surrogates: they cannot be written as UTF-8 at all
+    "categorical": st.text(
+        st.characters(exclude_categories=("Cs",), exclude_characters="\r\x00"), max_size=8
+    ).map(lambda s: "c" + s),
     "boolean": st.booleans(),
 }
 

@@ -1,0 +1,153 @@
+"""Sampling: batched generation from fresh prompts until ``n`` valid rows or the budget.
+
+Prompts are left-padded and generated in batches with the KV cache (``model.generate``),
+temperature 0.7 and top-p 0.9 by default. A sequence stops at EOS or at the closing brace of
+its first JSON object; every continuation is parsed and validated against the schema, and
+invalid ones are counted by reason and replaced by new prompts. Model output never crashes
+the run: the worst case is fewer rows than asked, reported as a shortfall.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harmonic.template import prompt_text
+
+
+@dataclass
+class SampleReport:
+    requested: int
+    valid: int = 0
+    prompts: int = 0
+    invalid: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.valid / self.seconds if self.seconds else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "valid": self.valid,
+            "prompts": self.prompts,
+            "invalid": dict(self.invalid),
+            "invalid_total": sum(self.invalid.values()),
+            "valid_rate": self.valid / self.prompts if self.prompts else None,
+            "shortfall": max(0, self.requested - self.valid),
+            "seconds": self.seconds,
+            "rows_per_second": self.rows_per_second,
+        }
+
+
+def first_object_end(text: str) -> int | None:
+    """Index just past the closing brace of the first JSON object in ``text``, if complete."""
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"' and depth:
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def _stopper(tokenizer: Any, prompt_width: int) -> Any:
+    import torch
+    from transformers import StoppingCriteria
+
+    class FirstObject(StoppingCriteria):
+        """Per-sequence stop once the continuation holds one complete JSON object."""
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            texts = tokenizer.batch_decode(input_ids[:, prompt_width:], skip_special_tokens=True)
+            done = [first_object_end(t) is not None for t in texts]
+            return torch.tensor(done, device=input_ids.device)
+
+    return FirstObject()
+
+
+def generate_texts(
+    backbone: Any,
+    instructions: list[str],
+    *,
+    max_new_tokens: int,
+    temperature: float = 0.7,
+    top_p: float = 0.9,
+    seed: int = 0,
+) -> list[str]:
+    """One continuation per instruction, generated together (left padding, KV cache)."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    tok, model = backbone.tokenizer, backbone.model
+    tok.padding_side = "left"
+    enc = tok([prompt_text(tok, i) for i in instructions], return_tensors="pt", padding=True)
+    enc = {k: v.to(backbone.device) for k, v in enc.items()}
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        out = model.generate(
+            **enc,
+            do_sample=True,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            use_cache=True,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+            stopping_criteria=StoppingCriteriaList([_stopper(tok, enc["input_ids"].shape[1])]),
+        )
+    texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    return [t[: first_object_end(t) or len(t)] for t in texts]
+
+
+def sample_rows(
+    n: int,
+    make_prompts: Callable[[int, int], list[str]],
+    generate: Callable[[list[str], int], list[str]],
+    parse: Callable[[list[str]], tuple[pd.DataFrame, Counter]],
+    *,
+    batch_size: int,
+    budget: float = 3.0,
+) -> tuple[pd.DataFrame, SampleReport]:
+    """Generate until ``n`` valid rows exist or ``budget × n`` prompts were spent.
+
+    ``make_prompts(count, round)`` gives fresh prompts (the round number keeps their
+    randomness new), ``generate(prompts, round)`` the continuations, ``parse`` the valid rows
+    and the invalid reasons.
+    """
+    report = SampleReport(requested=n)
+    tables: list[pd.DataFrame] = []
+    limit = max(int(budget * n), n)
+    t0 = time.perf_counter()
+    round_ = 0
+    while report.valid < n and report.prompts < limit:
+        want = min(batch_size, limit - report.prompts, max(n - report.valid, 1) * 2)
+        prompts = make_prompts(want, round_)
+        rows, reasons = parse(generate(prompts, round_))
+        report.prompts += len(prompts)
+        report.invalid.update(reasons)
+        tables.append(rows)
+        report.valid += len(rows)
+        round_ += 1
+    report.seconds = time.perf_counter() - t0
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    table = table.head(n).reset_index(drop=True)
+    report.valid = len(table)
+    return table, report

@@ -1,0 +1,137 @@
+"""HARMONIC's training format, loss mask, sampling stop rule, perplexity and DLT."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.datasets import load_bundled
+from bench.metrics.base import EvalContext
+from bench.metrics.leakage import DataLeakageTest
+from harmonic.sampler import first_object_end, sample_rows
+from harmonic.template import PLAIN, encode_pair, prompt_text
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from harmonic.backbone import load_backbone
+
+    texts = ['{"a": "1", "b": "x"}', "### Input:\nExample one: {}\n### Output:\n"] * 50
+    return load_backbone("tiny", "cpu", texts=texts, cache_dir=tmp_path_factory.mktemp("tiny"))
+
+
+def test_loss_mask_covers_output_and_eos_only(tiny):
+    tok = tiny.tokenizer
+    ids, labels = encode_pair(tok, "Example one: {}", '{"a": "1"}', max_length=512)
+    prompt = tok(prompt_text(tok, "Example one: {}"), add_special_tokens=True)["input_ids"]
+    assert labels[: len(prompt)] == [-100] * len(prompt)
+    assert labels[len(prompt) :] == ids[len(prompt) :]
+    assert ids[-1] == tok.eos_token_id
+    assert tok.decode(ids[len(prompt) : -1]) == '{"a": "1"}'
+    assert prompt_text(tok, "X") == PLAIN.format(input="X")  # no chat template: plain layout
+
+
+def test_long_prompts_are_cut_from_the_start_never_the_output(tiny):
+    tok = tiny.tokenizer
+    output = '{"a": "1", "b": "x"}'
+    ids, labels = encode_pair(tok, "Example one: {} " * 200, output, max_length=64)
+    assert len(ids) == 64
+    kept = [t for t in labels if t != -100]
+    assert tok.decode(kept[:-1]) == output
+
+
+def test_training_lowers_the_loss(tiny):
+    from harmonic.trainer import fine_tune
+
+    stats = fine_tune(
+        tiny,
+        ["Example one: {}"] * 16,
+        ['{"a": "1", "b": "x"}'] * 16,
+        epochs=6,
+        lr=3e-3,
+        batch_size=8,
+        micro_batch=4,
+    )
+    assert stats.loss_last < stats.loss_first / 2
+    assert stats.tokens > 0 and stats.steps == 12
+
+
+@given(st.text(max_size=40))
+def test_first_object_end_never_crashes_and_is_a_complete_object(text):
+    end = first_object_end(text)
+    if end is not None:
+        assert text[end - 1] == "}"
+
+
+def test_first_object_end_respects_strings():
+    text = '{"a": "}{", "b": "\\"}"} trailing {"c": 1}'
+    assert text[: first_object_end(text)] == '{"a": "}{", "b": "\\"}"}'
+    assert first_object_end('{"a": "1"') is None
+
+
+def test_sampling_retries_until_n_valid_or_budget():
+    calls = []
+
+    def parse(texts):
+        good = [t for t in texts if t == "ok"]
+        return pd.DataFrame({"x": range(len(good))}), {"bad_json": len(texts) - len(good)}
+
+    def generate(prompts, round_):
+        calls.append(len(prompts))
+        return ["ok" if i % 2 else "junk" for i in range(len(prompts))]
+
+    table, report = sample_rows(10, lambda n, r: ["p"] * n, generate, parse, batch_size=8)
+    assert len(table) == 10 and report.valid == 10 and report.invalid["bad_json"] >= 10
+    table, report = sample_rows(
+        10, lambda n, r: ["p"] * n, lambda p, r: ["junk"] * len(p), parse, batch_size=8, budget=2.0
+    )
+    assert len(table) == 0 and report.prompts == 20 and report.to_dict()["shortfall"] == 10
+
+
+def test_perplexity_is_finite_and_lower_for_trained_rows(tiny):
+    from harmonic.perplexity import row_perplexity
+    from harmonic.trainer import fine_tune
+
+    seen, unseen = '{"a": "1", "b": "x"}', '{"b": "7", "a": "zz"}'
+    before = row_perplexity(tiny, ["Example one: {}"] * 2, [seen, unseen])
+    fine_tune(tiny, ["Example one: {}"] * 16, [seen] * 16, epochs=6, lr=3e-3, batch_size=8)
+    after = row_perplexity(tiny, ["Example one: {}"] * 2, [seen, unseen])
+    assert np.all(np.isfinite(after)) and after[0] < before[0] and after[0] < after[1]
+    base2 = row_perplexity(tiny, ["Example one: {}"], [seen], base=2)
+    assert base2[0] == pytest.approx(2 ** math.log(after[0]), rel=1e-4)
+
+
+class _Scorer:
+    """Perplexity 1 for training rows, 5 otherwise: a generator that memorised train."""
+
+    def __init__(self, train: pd.DataFrame) -> None:
+        self.seen = set(map(tuple, train.astype(str).to_numpy()))
+
+    def perplexity(self, rows: pd.DataFrame) -> np.ndarray:
+        return np.array(
+            [1.0 if tuple(r) in self.seen else 5.0 for r in rows.astype(str).to_numpy()]
+        )
+
+
+def test_dlt_is_train_minus_synthetic_perplexity():
+    ds = load_bundled("diabetes")
+    syn = ds.train.assign(Glucose=ds.train.Glucose + 1.0)  # no synthetic row is a train row
+    ctx = EvalContext(
+        "diabetes",
+        ds.schema,
+        ds.train,
+        ds.val,
+        ds.test,
+        syn,
+        0,
+        "m",
+        syn=syn,
+        synthesizer=_Scorer(ds.train),
+    )
+    out = DataLeakageTest(max_rows=100).compute(ctx)
+    assert out.value == pytest.approx(1.0 - 5.0) and out.aux["rows"] == 100
