@@ -139,9 +139,19 @@ def _column_texts(values: pd.Series, column: Column) -> np.ndarray:
         conv = (lambda x: str(int(x))) if column.kind == "integer" else repr
         out = [MISSING_TEXT if x != x else conv(x) for x in arr.tolist()]
         return np.array(out, dtype=object)
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = _factorize(values.tolist())
     texts = np.array([value_text(u, column) for u in uniques] + [MISSING_TEXT], dtype=object)
     return texts[codes]  # code -1 picks the trailing MISSING_TEXT
+
+
+def _factorize(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Codes and uniques (missing -> -1), like ``pd.factorize`` but by Python equality:
+    pandas hashes object strings as C strings, so it merges "" with "\x00"."""
+    index: dict[Any, int] = {}
+    codes = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        codes[i] = -1 if _is_missing(v) else index.setdefault(v, len(index))
+    return codes, list(index)
 
 
 def _pair_table(train: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -154,7 +164,7 @@ def _pair_table(train: pd.DataFrame, schema: Schema) -> np.ndarray:
     table = np.empty((len(train), len(names)), dtype=object)
     for j, name in enumerate(names):
         texts = _column_texts(train[name], schema[name])
-        codes, uniques = pd.factorize(texts)
+        codes, uniques = _factorize(texts.tolist())
         key = json.dumps(name, ensure_ascii=False) + ": "
         frags = np.array([key + json.dumps(u, ensure_ascii=False) for u in uniques], dtype=object)
         table[:, j] = frags[codes]
@@ -220,13 +230,10 @@ def _codes(values: pd.Series, column: Column) -> np.ndarray:
     if not cats:
         return np.full(len(values), -1, dtype=np.int64)
     lookup = {c: i for i, c in enumerate(cats)}
-    try:
-        idx = pd.Index(cats, dtype=object).get_indexer(values.astype(object))
-        return np.asarray(idx, dtype=np.int64)
-    except (TypeError, ValueError):  # fall back to a plain dict lookup
-        return np.array(
-            [-1 if _is_missing(v) else lookup.get(_py(v), -1) for v in values], dtype=np.int64
-        )
+    # a dict, not pd.Index.get_indexer: pandas hashes object strings as C strings ("" == "\x00")
+    return np.array(
+        [-1 if _is_missing(v) else lookup.get(_py(v), -1) for v in values.tolist()], dtype=np.int64
+    )
 
 
 def _minmax(values: pd.Series) -> np.ndarray:
@@ -235,7 +242,8 @@ def _minmax(values: pd.Series) -> np.ndarray:
     if not finite.any():
         return np.zeros(len(x))
     lo, hi = x[finite].min(), x[finite].max()
-    scaled = (x - lo) / (hi - lo) if hi > lo else np.zeros(len(x))
+    # halves first: (hi - lo) overflows to inf for columns spanning most of the float range
+    scaled = (x / 2 - lo / 2) / (hi / 2 - lo / 2) if hi > lo else np.zeros(len(x))
     scaled[~finite] = scaled[finite].mean()  # missing number: the column's mean after scaling
     return scaled
 
@@ -372,7 +380,7 @@ class InstructionBuilder:
         """Groups kept: at most half of the k neighbours carry a label other than the centre's."""
         if not self.label_filter:
             return np.ones(len(groups), dtype=bool)
-        labels, _ = pd.factorize(train[schema.target])  # works for any label type
+        labels, _ = _factorize(train[schema.target].tolist())  # works for any label type
         disagree = (labels[groups] != labels[:, None]).sum(axis=1)
         return 2 * disagree <= groups.shape[1]
 

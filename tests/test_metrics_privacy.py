@@ -373,3 +373,23 @@ def test_not_applicable_to_reference() -> None:
         (0.0, 1.0),
     )
     assert DCRHoldoutShare.goal == "target" and DCRHoldoutShare.target_value == 0.5
+
+
+def test_nrs_tells_empty_text_from_nul_like_sdmetrics():
+    """pandas' hashing merges "" with "\\x00"; NRS must not (SDMetrics compares with ==)."""
+    from bench.metrics.base import EvalContext
+    from bench.metrics.privacy import NewRowSynthesis
+    from bench.schema import Column, Schema
+
+    schema = Schema(
+        (
+            Column("c", "categorical", "object", categories=("", "\x00", "a", "a\x00b")),
+            Column("y", "categorical", "int64", categories=(0, 1)),
+        ),
+        "y",
+        "binary",
+    )
+    train = pd.DataFrame({"c": ["", "a"], "y": [0, 1]})
+    syn = pd.DataFrame({"c": ["\x00", "a\x00b", "", "a"], "y": [0, 1, 0, 1]})
+    ctx = EvalContext("t", schema, train, train, train, syn, 0, "s", syn=syn)
+    assert NewRowSynthesis().compute(ctx).value == 0.5

@@ -57,10 +57,19 @@ def _check_synthetic(ctx: EvalContext) -> None:
 def _codes(values: pd.Series) -> np.ndarray:
     """Exact-equality codes of one column (all nulls share code 0), as SDMetrics compares.
 
-    ``pd.factorize`` uses Python equality for objects (``1 == 1.0 == True``, as pandas'
-    ``col == value`` does) and ``+ 0.0`` folds ``-0.0`` into ``0.0`` for float columns.
+    Object columns are coded by Python equality (``1 == 1.0 == True``, as pandas'
+    ``col == value`` compares), through a dict: ``pd.factorize`` hashes object strings as C
+    strings, which merges ``""`` with ``"\x00"`` and ``"a\x00b"`` with ``"a"``. ``+ 0.0``
+    folds ``-0.0`` into ``0.0`` for float columns.
     """
     arr = values.to_numpy()
+    if arr.dtype == object:
+        missing = pd.isna(values).to_numpy()
+        index: dict[Any, int] = {}
+        pairs = zip(arr, missing, strict=True)
+        return np.array(
+            [0 if m else index.setdefault(v, len(index)) + 1 for v, m in pairs], dtype=np.int64
+        )
     if arr.dtype.kind == "f":
         arr = arr + 0.0
     codes, _ = pd.factorize(arr, use_na_sentinel=True)
