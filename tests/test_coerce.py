@@ -99,3 +99,16 @@ def test_coerce_never_crashes_and_output_fits_the_schema(raw):
     assert set(out.table["c"].dropna()) <= {"a", "b"}
     assert set(out.table["y"]) <= {0, 1}
     assert not out.table["n"].isna().any()
+
+
+def test_nul_is_not_the_empty_category():
+    schema = Schema(
+        (
+            Column("c", "categorical", "object", categories=("", "a")),
+            Column("y", "categorical", "int64", categories=(0, 1)),
+        ),
+        "y",
+        "binary",
+    )
+    out = coerce(pd.DataFrame({"c": ["", "\x00", "a"], "y": [0, 1, 0]}), schema)
+    assert out.invalid_rows == 1 and out.table["c"].tolist() == ["", "a"]

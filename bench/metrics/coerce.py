@@ -71,6 +71,13 @@ def _category_lookup(col: Column) -> dict[str, Any]:
     return lookup
 
 
+def _in(value: Any, known: set[Any]) -> bool:
+    try:
+        return value in known
+    except TypeError:  # unhashable (a list from a broken generator): never a category
+        return False
+
+
 def _numeric(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Series]]:
     num = pd.to_numeric(s, errors="coerce").astype("float64")
     bad = {
@@ -85,7 +92,8 @@ def _numeric(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Series]
 
 def _categorical(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Series]]:
     known = set(col.categories or ())
-    direct = s.isin(known) & s.notna()
+    # Python equality, not s.isin: pandas hashes object strings as C strings ("" == "\x00")
+    direct = s.map(lambda v: _in(v, known)).astype(bool) & s.notna()
     lookup = _category_lookup(col)
     texts = s.astype(str).str.strip()
     mapped = texts.map(lookup)
