@@ -23,23 +23,25 @@ from harmonic.template import prompt_text
 @dataclass
 class SampleReport:
     requested: int
-    valid: int = 0
+    valid: int = 0  # rows returned (at most ``requested``)
+    generated_valid: int = 0  # valid continuations, including any beyond ``requested``
     prompts: int = 0
     invalid: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
     def rows_per_second(self) -> float:
-        return self.valid / self.seconds if self.seconds else float("nan")
+        return self.generated_valid / self.seconds if self.seconds else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "requested": self.requested,
             "valid": self.valid,
+            "generated_valid": self.generated_valid,
             "prompts": self.prompts,
             "invalid": dict(self.invalid),
             "invalid_total": sum(self.invalid.values()),
-            "valid_rate": self.valid / self.prompts if self.prompts else None,
+            "valid_rate": self.generated_valid / self.prompts if self.prompts else None,
             "shortfall": max(0, self.requested - self.valid),
             "seconds": self.seconds,
             "rows_per_second": self.rows_per_second,
@@ -145,6 +147,7 @@ def sample_rows(
         report.invalid.update(reasons)
         tables.append(rows)
         report.valid += len(rows)
+        report.generated_valid += len(rows)
         round_ += 1
     report.seconds = time.perf_counter() - t0
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

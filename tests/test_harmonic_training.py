@@ -87,6 +87,8 @@ def test_sampling_retries_until_n_valid_or_budget():
 
     table, report = sample_rows(10, lambda n, r: ["p"] * n, generate, parse, batch_size=8)
     assert len(table) == 10 and report.valid == 10 and report.invalid["bad_json"] >= 10
+    d = report.to_dict()
+    assert d["valid_rate"] == report.generated_valid / report.prompts == 0.5
     table, report = sample_rows(
         10, lambda n, r: ["p"] * n, lambda p, r: ["junk"] * len(p), parse, batch_size=8, budget=2.0
     )
