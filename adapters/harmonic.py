@@ -181,6 +181,9 @@ class Harmonic(Synthesizer):
                 permute=self.permute,
             )
 
+        # a batch size that ran out of GPU memory once stays reduced for the later rounds
+        size = [self.gen_batch_size]
+
         def generate(prompts: list[str], round_: int) -> list[str]:
             def run(batch: list[str]) -> list[str]:
                 return generate_texts(
@@ -192,7 +195,9 @@ class Harmonic(Synthesizer):
                     seed=seed + round_,
                 )
 
-            return backoff_batches(run, prompts, self.gen_batch_size)
+            return backoff_batches(
+                run, prompts, size[0], on_backoff=lambda b: size.__setitem__(0, b)
+            )
 
         table, report = sample_rows(
             n,

@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 from leaderboards import compare, render
-from leaderboards.tables import TABLES, Results, build, load_results
+from leaderboards.tables import TABLES, Results, build, load_results, provenance
 
 FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "html": "html"}
 COMMENT = {"md": "<!-- {} -->", "latex": "% {}", "csv": "# {}", "html": "<!-- {} -->"}
@@ -78,12 +78,11 @@ def write_comparison(folder: str, preset: str | None = None, to: str | None = No
     results: Results = load_results(folder, preset)
     dest = Path(to) if to else Path(folder) / "leaderboards"
     cells, ranks = compare.compare(results)
-    provenance = build(results, "utility").provenance
     extra = ["--to", str(to)] if to else []
     cmd = regenerate(
         results, ["bench", "compare-paper", "--out", folder, "--preset", results.preset, *extra]
     )
-    md = f"<!-- {cmd} -->\n" + compare.to_markdown(cells, ranks, provenance)
+    md = f"<!-- {cmd} -->\n" + compare.to_markdown(cells, ranks, provenance(results))
     return [
         _write(dest / "compare-paper.md", md),
         _write(dest / "compare-paper.csv", f"# {cmd}\n" + cells.to_csv(index=False)),
