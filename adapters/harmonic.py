@@ -166,7 +166,7 @@ class Harmonic(Synthesizer):
     # ---- generate ---------------------------------------------------------------------------
 
     def generate(self, n: int, seed: int) -> pd.DataFrame:
-        from harmonic.backbone import backoff_batches
+        from harmonic.backbone import backoff_batches, initial_batch_size, kv_bytes_per_token
         from harmonic.instructions import generation_prompts
         from harmonic.parse import parse_rows
         from harmonic.sampler import generate_texts, sample_rows
@@ -181,8 +181,18 @@ class Harmonic(Synthesizer):
                 permute=self.permute,
             )
 
-        # a batch size that ran out of GPU memory once stays reduced for the later rounds
-        size = [self.gen_batch_size]
+        # On GPU the first batch is as large as free memory allows (KV cache of the longest
+        # prompt plus the answer, x1.5 for activations and sampling), at most gen_batch_size;
+        # a size that still runs out of memory backs off, and stays reduced for later rounds.
+        probe = make_prompts(min(64, max(n, 1)), -1)
+        tok = self.backbone_.tokenizer
+        width = max(len(tok(p)["input_ids"]) for p in probe) + self.max_new_tokens_
+        per_row = int(1.5 * width * kv_bytes_per_token(self.backbone_.model))
+        size = [
+            initial_batch_size(
+                self.backbone_.device, per_row, self.gen_batch_size, cap=self.gen_batch_size
+            )
+        ]
 
         def generate(prompts: list[str], round_: int) -> list[str]:
             def run(batch: list[str]) -> list[str]:
@@ -227,7 +237,7 @@ class Harmonic(Synthesizer):
         Row i is scored after prompt i of one fixed, seeded prompt list, so a training row and
         a synthetic row at the same position see the same conditioning.
         """
-        from harmonic.backbone import backoff_batches
+        from harmonic.backbone import backoff_batches, initial_batch_size, kv_bytes_per_token
         from harmonic.instructions import generation_prompts, serialize_row
         from harmonic.perplexity import row_perplexity
 
@@ -247,6 +257,8 @@ class Harmonic(Synthesizer):
             order = [names[i] for i in rng.permutation(len(names))] if self.permute else names
             outputs.append(serialize_row(record, self.schema_, order))
         pairs = list(zip(prompts, outputs, strict=True))
+        if not pairs:
+            return np.empty(0)
 
         def run(batch: list[tuple[str, str]]) -> list[float]:
             p, o = zip(*batch, strict=True)
@@ -260,7 +272,13 @@ class Harmonic(Synthesizer):
                 )
             )
 
-        return np.asarray(backoff_batches(run, pairs, 16), dtype=float)
+        # fp32 logits over the vocabulary dominate a scoring pass (x3: logits, their float
+        # copy, the loss), plus the keys and values every layer keeps for attention
+        model = self.backbone_.model
+        width = max(len(self.backbone_.tokenizer(p + o)["input_ids"]) for p, o in pairs[:64])
+        per_row = width * (12 * model.config.vocab_size + kv_bytes_per_token(model))
+        start = initial_batch_size(self.backbone_.device, per_row, 16, cap=64)
+        return np.asarray(backoff_batches(run, pairs, start), dtype=float)
 
 
 class HarmonicNoKNN(Harmonic):

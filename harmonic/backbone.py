@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -119,13 +119,16 @@ def texts_hash(texts: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def _marker(spec: TinySpec, seed: int, digest: str, count: int) -> dict[str, Any]:
+def _marker(
+    spec: TinySpec, seed: int, digest: str, count: int, extra: Sequence[str]
+) -> dict[str, Any]:
     return {
         "format": MARKER_FORMAT,
         "spec": asdict(spec),
         "seed": seed,
         "texts_sha256": digest,
         "texts": count,
+        "extra_tokens": list(extra),
     }
 
 
@@ -137,7 +140,7 @@ def _read_marker(path: Path) -> dict[str, Any] | None:
 
 
 def _same_build(found: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
-    keys = ("format", "spec", "seed", "texts_sha256")
+    keys = ("format", "spec", "seed", "texts_sha256", "extra_tokens")
     return found is not None and all(found.get(k) == wanted[k] for k in keys)
 
 
@@ -157,14 +160,15 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def train_tokenizer(texts: list[str], spec: TinySpec) -> Any:
+def train_tokenizer(texts: list[str], spec: TinySpec, extra_tokens: Sequence[str] = ()) -> Any:
     """A byte-level BPE tokenizer trained on ``texts``, as a ``PreTrainedTokenizerFast``.
 
     Byte-level means every string round-trips exactly (``decode(encode(s)) == s``), quotes,
     braces, newlines and non-ASCII included: the full 256-byte alphabet is in the vocabulary,
     so nothing is ever unknown, and no normaliser or space clean-up touches the text.
+    ``extra_tokens`` become single tokens wherever they occur (e.g. a row's quoted keys).
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -178,6 +182,7 @@ def train_tokenizer(texts: list[str], spec: TinySpec) -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    tok.add_tokens([AddedToken(t, normalized=False) for t in dict.fromkeys(extra_tokens)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=BOS,
@@ -192,7 +197,11 @@ def train_tokenizer(texts: list[str], spec: TinySpec) -> Any:
 
 
 def build_tiny(
-    texts: Iterable[str], path: str | Path, seed: int, spec: TinySpec = TinySpec()
+    texts: Iterable[str],
+    path: str | Path,
+    seed: int,
+    spec: TinySpec = TinySpec(),
+    extra_tokens: Sequence[str] = (),
 ) -> Path:
     """Build (or reuse) the ``tiny`` backbone in ``path`` and return ``path``.
 
@@ -209,12 +218,12 @@ def build_tiny(
         raise ValueError("build_tiny needs texts to train its tokenizer on; got none")
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    wanted = _marker(spec, seed, texts_hash(texts), len(texts))
+    wanted = _marker(spec, seed, texts_hash(texts), len(texts), extra_tokens)
     with _locked(path):
         if _same_build(_read_marker(path), wanted):
             return path
         (path / MARKER).unlink(missing_ok=True)  # a half-rebuilt dir must not look complete
-        tokenizer = train_tokenizer(texts, spec)
+        tokenizer = train_tokenizer(texts, spec, extra_tokens)
         config = LlamaConfig(
             vocab_size=len(tokenizer),
             hidden_size=spec.hidden_size,
@@ -483,6 +492,16 @@ def backoff_batches(
         results.extend(out)
         start += len(batch)
     return results
+
+
+def kv_bytes_per_token(model: Any) -> int:
+    """Bytes of KV cache one token takes: keys and values, every layer, in the model's dtype."""
+    config = model.config
+    layers = config.num_hidden_layers
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    item = next(model.parameters()).element_size()
+    return 2 * layers * heads * head_dim * item
 
 
 def initial_batch_size(

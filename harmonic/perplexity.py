@@ -38,7 +38,9 @@ def row_perplexity(
         batch = _pad(chunk, tok.pad_token_id, backbone.device)
         with torch.no_grad():
             logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                use_cache=False,  # a scoring pass needs no KV cache: it only costs memory
             ).logits.float()
         labels = batch["labels"][:, 1:]
         nll = torch.nn.functional.cross_entropy(

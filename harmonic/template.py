@@ -13,8 +13,14 @@ from typing import Any
 PLAIN = "### Input:\n{input}\n### Output:\n"
 
 
-def prompt_text(tokenizer: Any, instruction: str) -> str:
-    """The text that precedes the OUTPUT (everything the loss is masked on)."""
+def prompt_text(tokenizer: Any, instruction: str, template: bool = True) -> str:
+    """The text that precedes the OUTPUT (everything the loss is masked on).
+
+    ``template=False`` keeps ``instruction`` as is, for callers whose prompt format is fixed
+    by their spec (the LLE metric's "... Answer:" prompts).
+    """
+    if not template:
+        return instruction
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
@@ -23,7 +29,7 @@ def prompt_text(tokenizer: Any, instruction: str) -> str:
 
 
 def encode_pair(
-    tokenizer: Any, instruction: str, output: str, max_length: int
+    tokenizer: Any, instruction: str, output: str, max_length: int, template: bool = True
 ) -> tuple[list[int], list[int]]:
     """Token ids of prompt + output + EOS, and labels with the prompt masked (-100).
 
@@ -31,7 +37,7 @@ def encode_pair(
     shown in the prompt are never a training target. When the pair is longer than
     ``max_length``, the prompt is cut from its start (its oldest examples), never the output.
     """
-    prompt_ids = tokenizer(prompt_text(tokenizer, instruction), add_special_tokens=True)[
+    prompt_ids = tokenizer(prompt_text(tokenizer, instruction, template), add_special_tokens=True)[
         "input_ids"
     ]
     output_ids = tokenizer(output, add_special_tokens=False)["input_ids"]

@@ -4,7 +4,7 @@ A plain PyTorch loop with an explicit label mask, rather than TRL's ``SFTTrainer
 is the core of the method (it keeps the model from learning the real neighbour rows shown in
 each prompt), so it is built by :func:`harmonic.template.encode_pair` and tested here, not
 inferred from a response template by a library whose completion-only API changes between
-versions. The loop is small: shuffled length-grouped batches, gradient accumulation up to
+versions. The loop is small: shuffled batches, gradient accumulation up to
 the paper's batch size, bf16 autocast on CUDA.
 """
 
@@ -66,14 +66,20 @@ def fine_tune(
     weight_decay: float = 1e-5,
     warmup: float = 0.01,
     seed: int = 0,
+    template: bool = True,
 ) -> TrainStats:
-    """Train ``backbone.model`` in place on (prompt, output) pairs."""
+    """Train ``backbone.model`` in place on (prompt, output) pairs.
+
+    ``template=False`` uses the prompts as they are (see :func:`harmonic.template.prompt_text`).
+    """
     import numpy as np
     import torch
     from transformers import get_cosine_schedule_with_warmup
 
     tok, model, device = backbone.tokenizer, backbone.model, backbone.device
-    pairs = [encode_pair(tok, p, o, max_length) for p, o in zip(prompts, outputs, strict=True)]
+    pairs = [
+        encode_pair(tok, p, o, max_length, template) for p, o in zip(prompts, outputs, strict=True)
+    ]
     if not pairs:
         raise ValueError("no training examples: the instruction set is empty")
     torch.manual_seed(seed)

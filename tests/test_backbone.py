@@ -123,7 +123,9 @@ def test_cache_is_reused_and_invalidated_by_texts_or_seed(tiny_dir, monkeypatch)
 def test_cache_rebuilds_when_inputs_change(tmp_path, monkeypatch):
     calls: list[int] = []
     real_train = bb.train_tokenizer
-    monkeypatch.setattr(bb, "train_tokenizer", lambda t, s: calls.append(1) or real_train(t, s))
+    monkeypatch.setattr(
+        bb, "train_tokenizer", lambda t, s, e=(): calls.append(1) or real_train(t, s, e)
+    )
     build_tiny(TEXTS, tmp_path, seed=0, spec=SPEC)
     build_tiny(TEXTS, tmp_path, seed=0, spec=SPEC)
     assert len(calls) == 1
@@ -134,6 +136,17 @@ def test_cache_rebuilds_when_inputs_change(tmp_path, monkeypatch):
     (tmp_path / bb.MARKER).write_text("{not json")  # a damaged marker means: rebuild
     build_tiny(TEXTS[:-1], tmp_path, seed=1, spec=SPEC)
     assert len(calls) == 4
+    build_tiny(TEXTS[:-1], tmp_path, seed=1, spec=SPEC, extra_tokens=['"a"'])
+    assert len(calls) == 5
+
+
+def test_extra_tokens_are_single_tokens_and_round_trip():
+    keys = ['"Glucose"', '"BMI"']
+    tok = bb.train_tokenizer(TEXTS, SPEC, keys)
+    text = '{"BMI": "1", "Glucose": "a\\"b"} x"Glucose"s'
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids) == text
+    assert ids.count(tok.convert_tokens_to_ids('"Glucose"')) == 2
 
 
 def test_same_seed_same_backbone_other_seed_other_weights(tiny_dir, tmp_path):
