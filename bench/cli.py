@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -127,6 +128,159 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         rows.append([name, m.family, m.goal, f"[{lo:g}, {hi:g}]", inputs, doc])
     print(_table(rows, ["name", "family", "goal", "bounds", "reads", "definition"]))
     return 0
+
+
+# ---- bench envs ----------------------------------------------------------------------------
+
+
+def _env_users() -> dict[str, list[str]]:
+    """Environment key -> names of the registered synthesizers that run in it."""
+    from bench.envs import env_key
+    from bench.registry import available, load
+
+    users: dict[str, list[str]] = {}
+    for name, target in sorted(available("synthesizers").items()):
+        try:
+            cls = load(target)
+        except UserError:
+            continue  # a broken plug-in must not hide the environments
+        if getattr(cls, "requirements", ()):
+            users.setdefault(env_key(cls.requirements), []).append(name)
+    return users
+
+
+def _size(nbytes: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024  # type: ignore[assignment]
+    return ""
+
+
+def cmd_envs_list(args: argparse.Namespace) -> int:
+    from bench.envs import list_envs
+
+    users = _env_users()
+    rows = []
+    for env in list_envs():
+        info = env.info()
+        rows.append(
+            {
+                "hash": env.key,
+                "state": env.state(),
+                "size": env.size_bytes(),
+                "created": info.get("created", "-"),
+                "used_by": users.get(env.key, []),
+                "requirements": info.get("requirements", []),
+                "path": str(env.path),
+                "log": str(env.log_path),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    from bench.envs import envs_root
+
+    if not rows:
+        print(f"no isolated environments in {envs_root()}; 'bench envs create' builds them")
+        return 0
+    table = [
+        [
+            r["hash"],
+            r["state"],
+            _size(r["size"]),
+            r["created"],
+            ",".join(r["used_by"]) or "-",
+            " ".join(r["requirements"]) or "-",
+        ]
+        for r in rows
+    ]
+    print(_table(table, ["hash", "state", "size", "created", "used by", "requirements"]))
+    print(f"\nin {envs_root()}")
+    return 0
+
+
+def _isolated_synthesizers(names: list[str]) -> dict[str, type]:
+    from bench.registry import available, load, resolve
+
+    if not names:
+        found = {}
+        for name, target in sorted(available("synthesizers").items()):
+            with contextlib.suppress(UserError):
+                cls = load(target)
+                if getattr(cls, "requirements", ()):
+                    found[name] = cls
+        return found
+    out = {}
+    for given in names:
+        name, target = resolve("synthesizers", given)
+        cls = load(target)
+        if not getattr(cls, "requirements", ()):
+            raise UserError(
+                f"synthesizer '{name}' declares no requirements: it runs in the main "
+                "environment and needs no isolated one"
+            )
+        out[name] = cls
+    return out
+
+
+def cmd_envs_create(args: argparse.Namespace) -> int:
+    from bench.envs import EnvError, ensure
+
+    synths = _isolated_synthesizers(args.synthesizers)
+    if not synths:
+        print("no registered synthesizer declares requirements: nothing to create")
+        return 0
+    failed = 0
+    for name, cls in synths.items():
+        try:
+            with ensure(
+                cls.requirements, who=name, log=lambda m: print(m, file=sys.stderr)
+            ) as lease:
+                print(f"{name}: {lease.env.key} ready at {lease.env.path}")
+        except EnvError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def cmd_envs_remove(args: argparse.Namespace) -> int:
+    from bench.envs import Env, EnvError, env_key, envs_root, list_envs, remove
+    from bench.registry import available
+
+    root = envs_root()
+    if args.all:
+        if args.which:
+            raise UserError("give either --all or environment hashes/synthesizer names, not both")
+        targets = list_envs()
+    elif not args.which:
+        raise UserError("name what to remove: a hash, a synthesizer, or --all")
+    else:
+        targets = []
+        existing = {e.key for e in list_envs()}
+        for which in args.which:
+            matches = [k for k in existing if k.startswith(which)]
+            if len(matches) > 1:
+                raise UserError(f"'{which}' matches several environments: give more of the hash")
+            if matches:
+                targets.append(Env(matches[0], root))
+                continue
+            if ":" not in which and which not in available("synthesizers"):
+                raise UserError(
+                    f"'{which}' is neither an environment hash nor a synthesizer: "
+                    "see 'bench envs list'"
+                )
+            synths = _isolated_synthesizers([which])
+            targets.append(Env(env_key(next(iter(synths.values())).requirements), root))
+    failed = 0
+    for env in targets:
+        try:
+            remove(env)
+            print(f"removed {env.key} ({env.path})")
+        except EnvError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 # ---- bench run ------------------------------------------------------------------------------
@@ -312,6 +466,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("metrics", help="list the metrics a run computes")
     m.set_defaults(func=cmd_metrics)
+
+    e = sub.add_parser(
+        "envs",
+        help="list, create and remove the isolated environments of synthesizers",
+        description="Synthesizers whose dependencies conflict with bench's (they declare "
+        "'requirements') run in a virtual environment of their own, built on first use and "
+        "cached under $BENCH_ENVS_DIR (default ~/.cache/harmonic-bench/envs), one per set of "
+        "requirements and Python version.",
+    )
+    esub = e.add_subparsers(dest="envs_command", metavar="ACTION", required=True)
+    el = esub.add_parser("list", help="hash, state, size, created, users, requirements")
+    el.add_argument("--json", action="store_true", help="machine-readable output")
+    el.set_defaults(func=cmd_envs_list)
+    ec = esub.add_parser(
+        "create",
+        help="build environments now (default: for every synthesizer that declares some)",
+    )
+    ec.add_argument("synthesizers", nargs="*", metavar="SYNTH", help="synthesizer names")
+    ec.set_defaults(func=cmd_envs_create)
+    er = esub.add_parser("remove", help="delete environments by hash, synthesizer, or --all")
+    er.add_argument("which", nargs="*", metavar="HASH|SYNTH", help="a hash (prefix) or a name")
+    er.add_argument("--all", action="store_true", help="remove every environment")
+    er.set_defaults(func=cmd_envs_remove)
 
     r = sub.add_parser(
         "run",

@@ -36,13 +36,19 @@ class Job:
     is_reference: bool = False
     #: only compute ``metrics`` from the saved artifact (fit and generate were done before)
     resume: bool = False
+    llm: str | None = None  # the run's --llm / --device, for metrics with a model (LLE)
+    device: str | None = None
 
     @property
     def label(self) -> str:
         return f"{self.dataset} × {self.synthesizer} × seed {self.seed}"
 
     def limit(self, phase: str) -> float | None:
-        kind = phase.split(":", 1)[0]
+        kind, _, metric = phase.partition(":")
+        if kind == "metric" and metric in self.limits:  # a metric with its own kind (lle)
+            return self.limits[metric]
+        if kind == "env":  # building an isolated environment takes minutes, like a fit
+            return self.limits.get("env", self.limits.get("fit"))
         return self.limits.get(kind, self.limits.get("io"))
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,6 +28,10 @@ BUILTIN: dict[str, dict[str, str]] = {
         "harmonic-no-knn": "adapters.harmonic:HarmonicNoKNN",
         "harmonic-no-filter": "adapters.harmonic:HarmonicNoFilter",
         "harmonic-no-permutation": "adapters.harmonic:HarmonicNoPermutation",
+        "tabddpm": "adapters.tabddpm:TabDDPM",
+        "tabsyn": "adapters.tabsyn:TabSyn",
+        "tvae": "adapters.tvae:TVAE",
+        "ctabgan": "adapters.ctabgan:CTABGAN",
     },
     "metrics": {
         "dm": "bench.metrics.fidelity:DataMismatch",
@@ -36,6 +40,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "cs": "bench.metrics.fidelity:CorrelationSimilarity",
         "mle": "bench.metrics.utility:MachineLearningEfficacy",
         "mle_catboost": "bench.metrics.utility:CatBoostEfficacy",
+        "lle": "bench.metrics.lle:LLMEfficacy",
         "nrs": "bench.metrics.privacy:NewRowSynthesis",
         "dcr": "bench.metrics.privacy:DistanceToClosestRecord",
         "dcr_holdout": "bench.metrics.privacy:DCRHoldoutShare",

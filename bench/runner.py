@@ -28,6 +28,13 @@ CORE_PACKAGES = ("numpy", "pandas", "scikit-learn", "pyarrow")
 METRIC_PACKAGES = ("sdmetrics", "torch", "geomloss", "catboost", "scipy")
 
 
+def env_pins(cls: type[Synthesizer]) -> str:
+    """What an isolated synthesizer's environment is built from (the job key includes it)."""
+    from bench.envs import install_list
+
+    return " ".join(install_list(cls.requirements))
+
+
 def package_versions(names: tuple[str, ...] = ()) -> dict[str, str]:
     out = {"python": platform.python_version(), "harmonic-bench": __version__}
     for name in (*CORE_PACKAGES, *names):
@@ -129,6 +136,8 @@ def plan(cfg: RunConfig) -> tuple[list[Job], dict[str, tuple[str, dict[str, str]
         n_rows = cfg.rows or len(ds.train)
         for spec in synths:
             versions = package_versions(spec.cls.packages)
+            if spec.cls.requirements:  # its packages live in its own env: record the pins
+                versions = {**package_versions(), f"{spec.name} env": env_pins(spec.cls)}
             for seed in cfg.seeds:
                 extra = spec.cls(**spec.params).fingerprint(ds.name, seed)
                 key = job_key(
@@ -159,6 +168,8 @@ def plan(cfg: RunConfig) -> tuple[list[Job], dict[str, tuple[str, dict[str, str]
                         log=str(out / "logs" / f"{stem}.log"),
                         memory_limit_mb=cfg.memory_limit_mb,
                         is_reference=spec.cls.is_reference,
+                        llm=cfg.llm,
+                        device=cfg.device,
                     )
                 )
                 info[key] = (ds.fingerprint, versions)

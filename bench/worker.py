@@ -73,7 +73,9 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def phase(name: str, emit: Emit) -> Iterator[None]:
+def phase(name: str, emit: Emit) -> Iterator[dict[str, Any]]:
+    """Time a phase and emit its events. The body may put ``peak_rss_mb`` / ``peak_gpu_mb``
+    of work done in another process (an isolated synthesizer) into the yielded dict."""
     emit({"event": "phase_start", "phase": name, "time": time.time()})
     _reset_peak_rss()
     cuda = _cuda()
@@ -81,8 +83,9 @@ def phase(name: str, emit: Emit) -> Iterator[None]:
         cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     status, error, tb = "ok", None, None
+    remote: dict[str, Any] = {}
     try:
-        yield
+        yield remote
     except Exception as exc:  # recorded, never propagated as a crash
         status = "oom" if _is_oom(exc) else "error"
         error = f"{type(exc).__name__}: {exc}".strip()
@@ -96,12 +99,20 @@ def phase(name: str, emit: Emit) -> Iterator[None]:
                 "phase": name,
                 "status": status,
                 "wall_s": time.perf_counter() - t0,
-                "peak_rss_mb": _peak_rss_mb(),
-                "peak_gpu_mb": cuda.max_memory_allocated() / 2**20 if cuda else None,
+                "peak_rss_mb": _max(_peak_rss_mb(), remote.get("peak_rss_mb")),
+                "peak_gpu_mb": _max(
+                    cuda.max_memory_allocated() / 2**20 if cuda else None,
+                    remote.get("peak_gpu_mb"),
+                ),
                 "error": error,
                 "traceback": tb,
             }
         )
+
+
+def _max(*values: float | None) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
 
 
 # ---- the job ------------------------------------------------------------------------------
@@ -139,26 +150,13 @@ def run_job(
             metrics: list[tuple[str, Metric]] = [
                 (name, load(target)()) for name, target in job.metrics if name not in skip_metrics
             ]
+            cls = None if resume else load(job.target)
         if resume:
             with phase("load_artifact", emit):
                 syn_raw = read_parquet(job.artifact)
         else:
-            with phase("fit", emit):
-                cls = load(job.target)
-                synth = cls(**job.params)
-                synth.fit(data["train"].copy(), schema, job.seed)
-            with phase("generate", emit):
-                syn_raw = _check_table(synth.generate(job.n_rows, job.seed), job.n_rows)
-            with phase("save", emit):
-                write_parquet(syn_raw, job.artifact)
-                emit(
-                    {
-                        "event": "generated",
-                        "n_rows": len(syn_raw),
-                        "dtypes": {str(c): str(t) for c, t in syn_raw.dtypes.items()},
-                        "report": synth.report(),
-                    }
-                )
+            synth, syn_raw = _fit_generate_save(job, cls, schema, data["train"], emit)
+            _close(synth)  # frees an isolated worker's memory before the metrics run
         with phase("coerce", emit):
             coerced = coerce(syn_raw, schema)
     except PhaseFailed:
@@ -180,11 +178,70 @@ def run_job(
         is_reference=job.is_reference,
         synthesizer=synth,
         n_requested=job.n_rows,
+        preset=job.preset,
+        llm=job.llm,
+        device=job.device,
     )
     # model-dependent metrics first: after a restart the model is gone
     for name, metric in sorted(metrics, key=lambda m: "model" not in m[1].inputs):
         _run_metric(name, metric, ctx, emit)
     emit({"event": "done", "status": "ok"})
+
+
+def _fit_generate_save(
+    job: Job, cls: type, schema: Schema, train: pd.DataFrame, emit: Emit
+) -> tuple[Any, pd.DataFrame]:
+    """The synthesizer's phases. One that declares ``requirements`` first gets its isolated
+    environment (phase ``env``), then runs fit and generate in a process inside it; the
+    caller closes what is returned, and on an error it is closed here."""
+    synth = None
+    try:
+        if getattr(cls, "requirements", ()):
+            with phase("env", emit):
+                synth = _start_isolated(job, cls)
+        with phase("fit", emit) as remote:
+            synth = synth or cls(**job.params)
+            synth.fit(train.copy(), schema, job.seed)
+            remote.update(getattr(synth, "remote_peaks", {}))
+        with phase("generate", emit) as remote:
+            syn_raw = _check_table(synth.generate(job.n_rows, job.seed), job.n_rows)
+            remote.update(getattr(synth, "remote_peaks", {}))
+        with phase("save", emit):
+            write_parquet(syn_raw, job.artifact)
+            emit(
+                {
+                    "event": "generated",
+                    "n_rows": len(syn_raw),
+                    "dtypes": {str(c): str(t) for c, t in syn_raw.dtypes.items()},
+                    "report": synth.report(),
+                }
+            )
+    except BaseException:
+        _close(synth)
+        raise
+    return synth, syn_raw
+
+
+def _close(synth: Any) -> None:
+    """End an isolated synthesizer's worker process and release its environment."""
+    if getattr(synth, "isolated", False):
+        synth.close()
+
+
+def _start_isolated(job: Job, cls: type) -> Any:
+    """Build (or reuse) the environment for ``cls.requirements`` and start its worker."""
+    from bench.envs import ensure
+    from bench.isolated import IsolatedSynthesizer
+
+    def say(msg: str) -> None:
+        print(f"[{job.synthesizer}] {msg}", file=sys.stderr, flush=True)
+
+    lease = ensure(cls.requirements, who=job.synthesizer, log=say)
+    try:
+        return IsolatedSynthesizer(job.synthesizer, job.target, job.params, lease).start()
+    except BaseException:
+        lease.release()
+        raise
 
 
 def _run_metric(name: str, metric: Metric, ctx: EvalContext, emit: Emit) -> None:

@@ -43,6 +43,11 @@ class EvalContext:
     n_requested: int = 0
     data_dir: str = ""  # the dataset's hand-off folder: per-dataset caches live here
     eval_seeds: tuple[int, ...] = (0, 1, 2)  # evaluator seeds, separate from generation
+    #: the run's settings, for metrics that train a model of their own (LLE): the preset
+    #: picks their quick/paper settings; llm/device are ``--llm``/``--device`` (None: not given)
+    preset: str = "quick"
+    llm: str | None = None
+    device: str | None = None
 
 
 @dataclass

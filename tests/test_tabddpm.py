@@ -1,0 +1,151 @@
+"""TabDDPM (synthcity ``ddpm``) in its isolated environment, and WD against synthcity's own.
+
+All slow: the environment (synthcity 0.2.12, torch 2.2.2, ...) takes about 3 minutes to
+build the first time. It is built in the default cache (``$BENCH_ENVS_DIR`` or
+``~/.cache/harmonic-bench/envs``) and shared by every test here and by later runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adapters.tabddpm import PAPER, QUICK, TabDDPM
+from bench.datasets import load_bundled
+from bench.envs import ensure, run_python
+from bench.isolated import IsolatedSynthesizer
+
+pytestmark = pytest.mark.slow
+
+TARGET = "adapters.tabddpm:TabDDPM"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def environment():
+    """Build the environment once (or find it built), before any test is timed."""
+    ensure(TabDDPM.requirements, who="tabddpm").release()
+
+
+def _fit_generate(dataset: str, seed: int, n: int | None = None, **params) -> tuple:
+    data = load_bundled(dataset)
+    lease = ensure(TabDDPM.requirements, who="tabddpm")
+    synth = IsolatedSynthesizer("tabddpm", TARGET, {**QUICK, **params}, lease).start()
+    try:
+        synth.fit(data.train, data.schema, seed)
+        table = synth.generate(n or len(data.train), seed)
+        other = synth.generate(50, seed + 1)
+        report = synth.report()
+    finally:
+        synth.close()
+    return data, table, other, report
+
+
+def _check_schema(table: pd.DataFrame, data, n: int) -> None:
+    schema = data.schema
+    assert len(table) == n
+    assert list(table.columns) == schema.names
+    assert {c: str(t) for c, t in table.dtypes.items()} == schema.dtypes()
+    assert not table.isna().any().any()
+    for col in schema.columns:
+        values = table[col.name]
+        if col.categories:
+            assert set(values) <= set(col.categories), col.name
+        else:
+            lo, hi = data.train[col.name].min(), data.train[col.name].max()
+            assert values.between(lo, hi).all(), col.name  # synthcity keeps train's range
+    # it learned something: the label is not constant and is balanced roughly as in train
+    share = table[schema.target].value_counts(normalize=True)
+    real = data.train[schema.target].value_counts(normalize=True)
+    assert len(share) == len(real) and (share - real).abs().max() < 0.15
+
+
+def test_german_quick_has_the_schema():
+    data, table, other, report = _fit_generate("german", seed=1234)
+    _check_schema(table, data, len(data.train))
+    assert len(other) == 50 and not other.equals(table.head(50))
+    assert report["isolated_env"]["versions"]["synthcity"] == "0.2.12"
+    assert report["isolated_env"]["versions"]["torch"].startswith("2.2.")
+    assert report["device"] == "cpu" and math.isfinite(report["final_loss"]["loss"])
+    # categorical columns keep several categories (a collapsed model would not)
+    many = [c.name for c in data.schema.features if c.categories and len(c.categories) >= 4]
+    assert all(table[c].nunique() >= 2 for c in many)
+
+
+def test_diabetes_quick_is_reproducible_and_exactly_n_rows():
+    data, first, other, _ = _fit_generate("diabetes", seed=7, n=300)
+    _check_schema(first, data, 300)
+    _, again, other_again, _ = _fit_generate("diabetes", seed=7, n=300)
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(other, other_again)
+
+
+def test_parameters_are_checked_where_the_run_is_planned():
+    with pytest.raises(ValueError, match="device must be auto, cpu or cuda"):
+        TabDDPM(device="tpu")
+    with pytest.raises(ValueError, match="n_iter must be a positive integer"):
+        TabDDPM(n_iter=0)
+    assert set(QUICK) == set(PAPER) and QUICK["n_iter"] < PAPER["n_iter"]
+
+
+# ---- WD: ours against synthcity's own Metrics.evaluate, inside synthcity's environment --------
+
+SYNTHCITY_WD = """
+import json, sys, tempfile
+from pathlib import Path
+import pandas as pd
+from synthcity.metrics import Metrics
+from synthcity.plugins.core.dataloader import GenericDataLoader
+
+from bench.tables import read_parquet
+
+folder = Path(sys.argv[1])
+out = {}
+for name in json.loads(sys.argv[2]):
+    train = read_parquet(folder / f"{name}-train.parquet")
+    syn = read_parquet(folder / f"{name}-syn.parquet")
+    with tempfile.TemporaryDirectory() as ws:
+        scores = Metrics.evaluate(
+            GenericDataLoader(train, target_column="label"),
+            GenericDataLoader(syn, target_column="label"),
+            metrics={"stats": ["wasserstein_dist"]},
+            use_cache=False,
+            workspace=Path(ws),
+        )
+    out[name] = float(scores.loc["stats.wasserstein_dist.joint", "mean"])
+print(json.dumps(out))
+"""
+
+
+def test_wd_matches_synthcity_metrics_on_equal_sizes(tmp_path):
+    from test_metrics_fidelity import make_ctx, make_table, perturb
+
+    from bench.metrics.fidelity import Wasserstein
+    from bench.tables import write_parquet
+
+    train = make_table(400, seed=0)
+    cases = {
+        "close": perturb(make_table(400, seed=1), 0.3, seed=2),
+        "far": perturb(make_table(400, seed=3), 1.5, seed=4),
+        "self": train.copy(),
+    }
+    ours = {}
+    for name, syn in cases.items():
+        write_parquet(train, tmp_path / f"{name}-train.parquet")
+        write_parquet(syn, tmp_path / f"{name}-syn.parquet")
+        ours[name] = Wasserstein(dtype="float64").compute(make_ctx(train, syn)).value
+    res = run_python(
+        TabDDPM.requirements, SYNTHCITY_WD, str(tmp_path), json.dumps(list(cases)), timeout=600
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    theirs = json.loads(res.stdout.strip().splitlines()[-1])
+    assert theirs["self"] == pytest.approx(0, abs=1e-6) and ours["self"] == pytest.approx(
+        0, abs=1e-6
+    )
+    for name in ("close", "far"):
+        assert theirs[name] > 0
+        assert ours[name] == pytest.approx(theirs[name], rel=1e-6), name
+    assert ours["close"] < ours["far"] and np.isfinite(list(ours.values())).all()
