@@ -14,6 +14,7 @@ The method is the paper's (``harmonic/``); the authors' code deviations are opti
 
 from __future__ import annotations
 
+import json
 import tempfile
 from typing import Any, ClassVar
 
@@ -52,9 +53,6 @@ class Harmonic(Synthesizer):
     description: ClassVar[str] = "LLM fine-tuned on kNN instructions (Wang et al., 2024)"
     presets: ClassVar[dict[str, dict[str, Any]]] = {"quick": QUICK, "paper": PAPER}
     packages: ClassVar[tuple[str, ...]] = ("torch", "transformers", "peft", "tokenizers")
-    #: Not in the default grid yet: at the quick preset the tiny offline backbone does not yet
-    #: emit valid rows often enough (see benchmarks/RESULTS.md); run it by name meanwhile.
-    default_grid: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -79,6 +77,7 @@ class Harmonic(Synthesizer):
         gen_batch_size: int = 64,
         retry_budget: float = 3.0,
         ppl_rows: int = 1000,
+        tiny_warmup: int = 8000,
     ) -> None:
         self.llm = llm
         self.device = device
@@ -101,6 +100,7 @@ class Harmonic(Synthesizer):
         self.gen_batch_size = gen_batch_size
         self.retry_budget = retry_budget
         self.ppl_rows = ppl_rows
+        self.tiny_warmup = tiny_warmup
 
     # ---- fit ----------------------------------------------------------------------------------
 
@@ -124,16 +124,25 @@ class Harmonic(Synthesizer):
         prompts = [e.prompt for e in examples]
         outputs = [e.output for e in examples]
         self._workdir = tempfile.TemporaryDirectory(prefix="harmonic-")
+        tiny = self.llm == "tiny"
         self.backbone_ = load_backbone(
             self.llm,
             self.device,
             texts=[*prompts, *outputs],
             cache_dir=self._workdir.name,
             seed=seed,
+            # the tiny backbone's tokenizer writes each quoted key as one token
+            extra_tokens=[json.dumps(c, ensure_ascii=False) for c in schema.names],
         )
+        warm = None
+        if tiny and self.tiny_warmup:
+            from harmonic.warmup import format_corpus, warm_up
+
+            corpus = format_corpus(self.train_, schema, self.tiny_warmup, seed)
+            warm = warm_up(self.backbone_, corpus, lr=self.lr, batch_size=16, seed=seed)
         # LoRA adapts a pretrained model; the tiny offline backbone is randomly initialised,
         # so by default it is trained in full (frozen random weights cannot learn the format)
-        use_lora = self.lora if self.lora is not None else self.llm != "tiny"
+        use_lora = self.lora if self.lora is not None else not tiny
         if use_lora:
             self.backbone_.model = add_lora(
                 self.backbone_.model, self.lora_r, self.lora_alpha, self.lora_dropout
@@ -157,6 +166,9 @@ class Harmonic(Synthesizer):
             "groups_dropped": len(self.train_) - len(examples),
             "lora": use_lora,
             "backbone": self.backbone_.name,
+            "tiny_warmup": None
+            if warm is None
+            else {"texts": warm.examples, "loss_last": warm.loss_last, "seconds": warm.seconds},
             "loss_first": self.train_stats_.loss_first,
             "loss_last": self.train_stats_.loss_last,
             "tokens_per_second": self.train_stats_.tokens_per_second,

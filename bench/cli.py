@@ -296,6 +296,36 @@ def _key_values(items: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
+def _print_plan(cfg: Any) -> int:
+    """What ``bench run`` would do: one line per job, then the counts. Runs nothing."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from bench.runner import plan, select
+    from bench.store import Store
+
+    out = Path(cfg.out)
+    with tempfile.TemporaryDirectory() as tmp:  # planning writes the data hand-off: not here
+        jobs, _info = plan(dataclasses.replace(cfg, out=tmp))
+    if (out / "results.sqlite").exists():
+        store = Store(out)
+        try:
+            todo = {j.key for j in select(jobs, store, cfg)}
+        finally:
+            store.close()
+    else:
+        todo = {j.key for j in jobs}
+    print(f"preset {cfg.preset}; llm {cfg.llm or 'preset default'}; out {out}")
+    for job in jobs:
+        state = "to run" if job.key in todo else "done"
+        print(f"  {job.dataset:<10} {job.synthesizer:<26} seed {job.seed:<6} {state}")
+    metrics = " ".join(name for name, _target in jobs[0].metrics) if jobs else ""
+    print(f"metrics: {metrics}")
+    print(f"{len(jobs)} jobs planned, {len(jobs) - len(todo)} already done, {len(todo)} to run")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.config import build_config
     from bench.progress import Progress
@@ -329,6 +359,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
         retry_failed=args.retry_failed,
     )
+    if args.dry_run:
+        return _print_plan(cfg)
     summary = run(cfg, Progress(), argv=["bench", *sys.argv[1:]])
     _print_status(summary.out)
     _publish(summary.out)
@@ -543,9 +575,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit",
         action="append",
         metavar="PHASE=SECONDS",
-        help="time limit per phase: fit, generate, metric, io (repeatable)",
+        help="time limit per phase: env, fit, generate, metric, lle, io (repeatable)",
     )
     r.add_argument("--memory-limit", metavar="SIZE", help="per-job memory limit, e.g. 8GiB")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the jobs and metrics this command would run, and run nothing",
+    )
     r.add_argument("--workers", type=int, metavar="N", help="jobs at once (default 1)")
     r.add_argument(
         "--llm",

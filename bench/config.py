@@ -67,7 +67,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 #: ``lle`` is the limit of the phase ``metric:lle`` (fine-tuning an LLM is the most expensive
 #: metric by far); every other ``metric:<name>`` phase falls under ``metric``
-PHASE_KINDS = ("fit", "generate", "metric", "io", "lle")
+PHASE_KINDS = ("env", "fit", "generate", "metric", "lle", "io")
 
 
 @dataclass

@@ -77,7 +77,8 @@ class Progress:
                     self._write(f"[{self.index[job.key]}/{self.total}] {job.label}: {what}")
             elif kind == "phase_start":
                 self.current[job.key] = (job, event["phase"], time.monotonic())
-                if not self.tty and event["phase"] in ("fit", "generate"):
+                long_phases = ("env", "fit", "generate", "metric:lle")
+                if not self.tty and event["phase"] in long_phases:
                     self._write(f"    {event['phase']} ...")
             elif kind == "phase_end" and event["status"] != "ok":
                 self._write(f"    {event['phase']}: {event['status']}: {event.get('error')}")

@@ -355,19 +355,22 @@ def load_backbone(
     cache_dir: str | Path | None = None,
     seed: int = 0,
     spec: TinySpec = TinySpec(),
+    extra_tokens: Sequence[str] = (),
 ) -> Backbone:
     """Load ``llm`` (``tiny``, a hub id or a local path) onto ``device``.
 
     ``tiny`` is built into ``cache_dir`` from ``texts`` (both required) with ``seed``, then
-    loaded from there exactly like a local path. A tokenizer without a pad token pads with
-    EOS (GPT-2, Llama): batching needs one, and the attention mask hides it anyway.
+    loaded from there exactly like a local path; ``extra_tokens`` (phrases the texts repeat,
+    such as column names) become single tokens of its tokenizer, which shortens the texts.
+    A tokenizer without a pad token pads with EOS (GPT-2, Llama): batching needs one, and the
+    attention mask hides it anyway.
     """
     device = resolve_device(device)
     dtype = default_dtype(device)
     if llm == "tiny":
         if texts is None or cache_dir is None:
             raise ValueError("the tiny backbone needs texts (to train its tokenizer) and cache_dir")
-        source: str = str(build_tiny(texts, cache_dir, seed, spec))
+        source: str = str(build_tiny(texts, cache_dir, seed, spec, extra_tokens))
     else:
         source = llm
     if Path(source).is_dir() and not (Path(source) / "config.json").is_file():

@@ -481,7 +481,8 @@ class LLMEfficacy(Metric):
         words = task.words
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="lle-") as tmp:
-            # the tiny backbone's tokenizer is trained on the texts it will be trained on
+            # the tiny backbone's tokenizer is trained on the texts it will be trained on; the
+            # phrases every prompt repeats are single tokens (prompts ~3x shorter, as fast)
             backbone = load_backbone(
                 cfg["llm"],
                 cfg["device"],
@@ -489,6 +490,8 @@ class LLMEfficacy(Metric):
                 cache_dir=tmp,
                 seed=seed,
                 spec=TinySpec(**cfg["tiny"]),
+                extra_tokens=[task.sentence]
+                + [f"The state of {c.name} is" for c in schema.features],
             )
         load_s = time.perf_counter() - t0
         if cfg["lora"]:

@@ -1,0 +1,69 @@
+"""The whole quick benchmark (``bench run`` with no arguments), timed per job and phase.
+
+Target (issue 6): German and Diabetes, every synthesizer of the default grid, one seed, all
+metrics, in under 20 minutes on the 2-core machine, creating isolated environments excluded
+(build them first with ``bench envs create``; their ``env`` phase is reported apart).
+
+    python benchmarks/quick_benchmark.py [--out DIR] [extra bench run flags...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="results folder (default: a temp dir)")
+    args, extra = parser.parse_known_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.out or tmp)
+        t0 = time.perf_counter()
+        res = subprocess.run(
+            [sys.executable, "-m", "bench", "run", "--out", str(out), *extra],
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - t0
+        print(f"bench run: exit {res.returncode}, {wall:.0f} s wall, {os.cpu_count()} cores")
+        with sqlite3.connect(out / "results.sqlite") as db:
+            jobs = db.execute(
+                "SELECT key, dataset, synthesizer, status FROM jobs ORDER BY dataset, synthesizer"
+            ).fetchall()
+            phases = db.execute("SELECT key, phase, wall_s FROM phases").fetchall()
+            failed = db.execute(
+                "SELECT j.dataset, j.synthesizer, m.metric, m.status, m.reason FROM metrics m "
+                "JOIN jobs j USING (key) WHERE m.status NOT IN ('ok', 'n/a')"
+            ).fetchall()
+    by_job: dict[str, dict[str, float]] = {}
+    for key, phase, secs in phases:
+        by_job.setdefault(key, {})[phase] = secs or 0.0
+    print("| dataset | synthesizer | status | env s | fit s | generate s | metrics s | lle s |")
+    print("|---|---|---|---|---|---|---|---|")
+    env_total = 0.0
+    for key, dataset, synth, status in jobs:
+        p = by_job.get(key, {})
+        metrics = sum(v for k, v in p.items() if k.startswith("metric:") and k != "metric:lle")
+        env_total += p.get("env", 0.0)
+        print(
+            f"| {dataset} | {synth} | {status} | {p.get('env', 0):.0f} | {p.get('fit', 0):.0f} "
+            f"| {p.get('generate', 0):.0f} | {metrics:.0f} | {p.get('metric:lle', 0):.0f} |"
+        )
+    print(f"total {wall:.0f} s; environment creation {env_total:.0f} s; ")
+    net = wall - env_total
+    print(f"**without environment creation: {net:.0f} s ({net / 60:.1f} min)**")
+    for row in failed:
+        print("metric not ok:", *row)
+    if res.returncode:
+        print(res.stderr[-3000:])
+
+
+if __name__ == "__main__":
+    main()
