@@ -31,8 +31,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from bench.device import resolve_device
 from bench.errors import UserError
-from bench.schema import Column, Schema
+from bench.schema import Schema, cast_column, observed_categories
 from bench.synthesizer import Synthesizer
 
 #: The TVAE paper's / ctgan's defaults.
@@ -92,7 +93,7 @@ class _Codec:
             if col.name in self.categories:
                 table = {f"c{i}": v for i, v in enumerate(self.categories[col.name])}
                 values = s.astype(str).map(table)  # "missing" (or anything else) -> NaN
-                out[col.name] = _cast(values.to_numpy(dtype=object), col)
+                out[col.name] = cast_column(values.to_numpy(dtype=object), col.dtype)
                 continue
             values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64")
             lo, hi = self.bounds[col.name]
@@ -102,7 +103,7 @@ class _Codec:
             if col.name in self.medians:
                 missing = raw[self.indicator(col.name)].astype(str).to_numpy() == "yes"
                 values = np.where(missing, np.nan, values)
-            out[col.name] = _cast(values, col)
+            out[col.name] = cast_column(values, col.dtype)
         return pd.DataFrame(out)
 
 
@@ -147,7 +148,7 @@ class TVAE(Synthesizer):
         import torch
         from ctgan import TVAE as CTGANTVAE
 
-        device = _resolve_device(self.device, torch)
+        device = resolve_device(self.device)
         self.codec_ = _make_codec(train, schema)
         frame = self.codec_.encode(train)
         self.model_ = CTGANTVAE(
@@ -220,7 +221,7 @@ def _make_codec(train: pd.DataFrame, schema: Schema) -> _Codec:
     for col in schema.columns:
         s = train[col.name]
         if not col.is_numeric:
-            categories[col.name] = _categories(col, s)
+            categories[col.name] = observed_categories(col, s)
             continue
         values = pd.to_numeric(s, errors="coerce").astype("float64")
         if values.isna().all():
@@ -250,39 +251,5 @@ def _cpu_threads(device: str, torch: Any) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _resolve_device(device: str, torch: Any) -> str:
-    if device not in ("auto", "cpu", "cuda"):
-        raise UserError(f"device must be auto, cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' asked for but torch sees no GPU: use --device cpu or auto")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _categories(col: Column, values: pd.Series) -> list[Any]:
-    """The schema's training categories, then any other value this table holds."""
-    cats = list(col.categories or ())
-    known = set(cats)
-    for value in pd.unique(values.dropna()):
-        item = _py(value)
-        if item not in known:
-            cats.append(item)
-            known.add(item)
-    return cats
-
-
-def _cast(values: np.ndarray, col: Column) -> pd.Series:
-    """Values as a column of the schema's storage dtype (NaN stays NaN in object/float)."""
-    if col.dtype == "object":
-        series = pd.Series(values, dtype=object)
-        return series.where(series.notna(), np.nan)
-    if col.dtype == "bool":
-        return pd.Series(values).astype(bool)
-    if col.dtype == "int64":
-        return pd.Series(values).astype("int64")
-    return pd.Series(np.asarray(values, dtype="float64"))

@@ -173,6 +173,13 @@ def _storage_dtype(kind: Kind, s: pd.Series, nullable: bool) -> str:
 
 def _to_storage(s: pd.Series, dtype: str) -> pd.Series:
     """Cast one column from the nullable dtypes the reader produced to its storage dtype."""
+    return cast_column(s, dtype)
+
+
+def cast_column(values: Any, dtype: str) -> pd.Series:
+    """``values`` (a Series or an array) as a column of storage ``dtype``; missing values stay
+    NaN in object and float columns. Synthesizers use it to hand back schema dtypes."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
     if dtype == "object":
         return s.astype(object).where(s.notna(), np.nan)
     if dtype == "bool":
@@ -180,6 +187,19 @@ def _to_storage(s: pd.Series, dtype: str) -> pd.Series:
     if dtype == "int64":
         return s.astype("int64")
     return pd.to_numeric(s, errors="raise").astype("float64")
+
+
+def observed_categories(column: Column, values: pd.Series) -> list[Any]:
+    """The schema's training categories, then any other value ``values`` holds (a split may
+    hold categories train lacks), as Python scalars; missing values are left out."""
+    cats = list(column.categories or ())
+    known = set(cats)
+    for value in pd.unique(values.dropna()):
+        item = value.item() if isinstance(value, np.generic) else value
+        if item not in known:
+            cats.append(item)
+            known.add(item)
+    return cats
 
 
 def infer_schema(

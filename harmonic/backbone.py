@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from bench.device import DEVICES, DeviceError, resolve_device  # noqa: F401 - re-exported
 from bench.errors import UserError
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-DEVICES = ("auto", "cpu", "cuda")
 MARKER = "tiny_backbone.json"  # spec + seed + texts hash of a built tiny backbone
 MARKER_FORMAT = 1  # bump when build_tiny's output changes for the same inputs
 # Distinctive special tokens: ordinary text (JSON rows, prompts) never contains them, and
@@ -47,34 +47,7 @@ LORA_TARGETS = "all-linear"
 LLAMA_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-class DeviceError(UserError, ValueError):
-    """A bad ``--device``: a ValueError for callers, a one-line error for the CLI."""
-
-
 # ---- device -----------------------------------------------------------------------------------
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when a GPU is usable, else ``cpu``; refuse ``cuda`` without one.
-
-    Only ``cpu`` and ``cuda`` come out: the training loop compares with ``"cuda"`` to switch
-    on bf16 autocast.
-    """
-    if device not in DEVICES:
-        raise DeviceError(f"unknown device '{device}': use one of {', '.join(DEVICES)}")
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if device == "cuda":
-        raise DeviceError(
-            "device 'cuda' requested but CUDA is not available "
-            f"(torch {torch.__version__}, built for CUDA {torch.version.cuda or 'none'}): "
-            "pass --device cpu (or auto), or install a CUDA build of torch on a GPU machine"
-        )
-    return "cpu"
 
 
 def default_dtype(device: str) -> torch.dtype:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from bench.device import resolve_device
 from bench.errors import UserError
 from bench.schema import Schema
 from bench.synthesizer import Synthesizer
@@ -93,13 +94,11 @@ class CTABGAN(Synthesizer):
             raise UserError(f"training table lacks schema columns {missing}: pass the full split")
         if len(train) < 2:
             raise UserError("CTAB-GAN needs at least 2 training rows: use a larger training split")
-        import torch
-
         from adapters.ctabgan import train as training
         from adapters.ctabgan.sampler import ConditionalSampler
         from adapters.ctabgan.transformer import MixedTypeEncoder
 
-        device = _resolve_device(self.device, torch)
+        device = resolve_device(self.device)
         seed = int(seed) % 2**32
         train = train.reset_index(drop=True)
         self.encoder_ = MixedTypeEncoder(
@@ -189,16 +188,6 @@ class CTABGAN(Synthesizer):
                 "ctabgan.mixed_columns must map column names to lists of special values, "
                 f"got {self.mixed_columns!r}"
             )
-
-
-def _resolve_device(device: str, torch: Any) -> str:
-    if device not in ("auto", "cpu", "cuda"):
-        raise UserError(f"device must be auto, cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' asked for but torch sees no GPU: use --device cpu or auto")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 __all__ = ["CTABGAN"]

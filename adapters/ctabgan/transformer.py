@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UserError
-from bench.schema import Column, Schema
+from bench.schema import Column, Schema, cast_column
 
 #: A value that alone holds this share of a numeric column is special (see module doc).
 MIXED_SHARE = 0.25
@@ -232,7 +232,7 @@ class MixedTypeEncoder:
                 span = next(spans)
                 index = matrix[:, span.start : span.stop].argmax(axis=1)
                 values = np.array([*code.categories, np.nan], dtype=object)[index]
-            out[code.column.name] = cast(values, code.column)
+            out[code.column.name] = cast_column(values, code.column.dtype)
         return pd.DataFrame(out)
 
     # ---- layout --------------------------------------------------------------------
@@ -328,15 +328,3 @@ def _most_probable_mode(
 
 def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def cast(values: np.ndarray, col: Column) -> pd.Series:
-    """Values as a column of the schema's storage dtype (NaN stays NaN in object/float)."""
-    if col.dtype == "object":
-        series = pd.Series(values, dtype=object)
-        return series.where(series.notna(), np.nan)
-    if col.dtype == "bool":
-        return pd.Series(values).astype(bool)
-    if col.dtype == "int64":
-        return pd.Series(values).astype("int64")
-    return pd.Series(np.asarray(values, dtype="float64"))

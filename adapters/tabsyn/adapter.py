@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from bench.device import resolve_device
 from bench.schema import Schema
 from bench.synthesizer import Synthesizer
 
@@ -148,7 +149,7 @@ class TabSyn(Synthesizer):
 
         self._check_params()
         start = time.perf_counter()
-        device = _resolve_device(self.device)
+        device = torch.device(resolve_device(self.device))
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
 
@@ -254,16 +255,6 @@ class TabSyn(Synthesizer):
 
     def report(self) -> dict[str, Any]:
         return {**getattr(self, "fit_report_", {}), **getattr(self, "generate_report_", {})}
-
-
-def _resolve_device(device: str) -> Any:
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but no CUDA GPU is visible: use device='auto' or 'cpu'")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
 
 
 def _first(values: list[float]) -> float | None:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.schema import Column, Schema
+from bench.schema import Column, Schema, cast_column, observed_categories
 
 
 @dataclass(frozen=True)
@@ -128,12 +128,12 @@ class TableEncoder:
                 values = np.round(values)
             if col.name in flags:
                 values = np.where(flags[col.name], np.nan, values)
-            out[col.name] = _cast(values, col.dtype)
+            out[col.name] = cast_column(values, col.dtype)
         for j, cat in enumerate(self.categorical_):
             if cat.indicator_of is None:
                 table = np.empty(len(cat.values), dtype=object)
                 table[:] = list(cat.values)
-                out[cat.name] = _cast(table[codes[:, j]], self.schema_[cat.name].dtype)
+                out[cat.name] = cast_column(table[codes[:, j]], self.schema_[cat.name].dtype)
         return pd.DataFrame({name: out[name] for name in self.schema_.names})
 
 
@@ -147,16 +147,8 @@ def _py(value: Any) -> Any:
 
 def _category_values(col: Column, values: pd.Series) -> tuple[Any, ...]:
     """The schema's training categories, then any other value present, then NaN if missing."""
-    cats = list(col.categories or ())
-    known = set(cats)
-    for value in pd.unique(values.dropna()):
-        item = _py(value)
-        if item not in known:
-            cats.append(item)
-            known.add(item)
-    if values.isna().any():
-        cats.append(np.nan)
-    return tuple(cats)
+    cats = observed_categories(col, values)
+    return tuple([*cats, np.nan] if values.isna().any() else cats)
 
 
 def _codes(values: pd.Series, cats: tuple[Any, ...]) -> np.ndarray:
@@ -180,15 +172,3 @@ def _codes(values: pd.Series, cats: tuple[Any, ...]) -> np.ndarray:
                 )
             out[i] = code
     return out
-
-
-def _cast(values: np.ndarray, dtype: str) -> pd.Series:
-    """Values as a column of storage dtype ``dtype`` (NaN stays NaN in object/float)."""
-    if dtype == "object":
-        series = pd.Series(values, dtype=object)
-        return series.where(series.notna(), np.nan)
-    if dtype == "bool":
-        return pd.Series(values).astype(bool)
-    if dtype == "int64":
-        return pd.Series(values).astype("int64")
-    return pd.Series(np.asarray(values, dtype="float64"))
