@@ -78,7 +78,10 @@ def test_encoder_round_trip(seed: int, n: int, zero_share: float, nan_share: flo
 
     x, y = table["amount"].to_numpy(), back["amount"].to_numpy()
     assert (np.isnan(x) == np.isnan(y)).all()  # missing stays missing
-    assert (y[x == 0] == 0).all() and (x[y == 0] == 0).all()  # zeros exact, both ways
+    if 0.0 in enc.codes_[0].special:  # a point mass: zeros exact, both ways
+        assert (y[x == 0] == 0).all() and (x[y == 0] == 0).all()
+    else:  # too rare to be special (under 25%): an ordinary value, within tolerance
+        assert np.allclose(y[x == 0], 0, atol=1e-6)
     alpha = matrix[:, enc.spans_[0].start]
     free = ~np.isnan(x) & (np.abs(alpha) < ALPHA_CLIP)
     np.testing.assert_allclose(y[free], x[free], rtol=1e-9, atol=1e-9)
@@ -255,7 +258,7 @@ def test_bad_parameters_are_one_line_errors() -> None:
     train, schema = _table(40, 0), _schema()
     with pytest.raises(UserError, match="epochs must be a positive integer"):
         CTABGAN(epochs=0).fit(train, schema, seed=0)
-    with pytest.raises(UserError, match="unknown device .*: use one of auto, cpu, cuda"):
+    with pytest.raises(UserError, match=r"unknown device .*: use one of auto, cpu, cuda"):
         CTABGAN(**{**TINY, "device": "tpu"}).fit(train, schema, seed=0)
     with pytest.raises(UserError, match="log_columns must be a list of column names"):
         CTABGAN(**{**TINY, "log_columns": "amount"}).fit(train, schema, seed=0)

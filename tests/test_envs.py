@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from envtoys import TOY_REQUIREMENTS
 
 from bench import envs
 from bench.envs import Env, EnvError, ensure, env_key, install_list, list_envs, remove
+
+from envtoys import TOY_REQUIREMENTS
 
 # ---- keys ---------------------------------------------------------------------------------
 

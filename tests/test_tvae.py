@@ -111,7 +111,7 @@ def test_bad_parameters_are_one_line_errors() -> None:
         TVAE(epochs=0).fit(train, schema, seed=0)
     with pytest.raises(UserError, match="compress_dims must be a list"):
         TVAE(compress_dims=(0,)).fit(train, schema, seed=0)
-    with pytest.raises(UserError, match="unknown device .*: use one of auto, cpu, cuda"):
+    with pytest.raises(UserError, match=r"unknown device .*: use one of auto, cpu, cuda"):
         TVAE(**{**TINY, "device": "gpu"}).fit(train, schema, seed=0)
     with pytest.raises(RuntimeError, match="fit"):
         TVAE().generate(3, seed=0)
