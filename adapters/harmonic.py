@@ -196,7 +196,7 @@ class Harmonic(Synthesizer):
         # On GPU the first batch is as large as free memory allows (KV cache of the longest
         # prompt plus the answer, x1.5 for activations and sampling), at most gen_batch_size;
         # a size that still runs out of memory backs off, and stays reduced for later rounds.
-        probe = make_prompts(min(64, max(n, 1)), -1)
+        probe = make_prompts(min(64, max(n, 1)), 0)  # the first round's prompts (seeded)
         tok = self.backbone_.tokenizer
         width = max(len(tok(p)["input_ids"]) for p in probe) + self.max_new_tokens_
         per_row = int(1.5 * width * kv_bytes_per_token(self.backbone_.model))
