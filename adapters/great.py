@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UserError
-from bench.schema import Column, Schema
+from bench.schema import Column, Schema, observed_categories
 from bench.synthesizer import Synthesizer
 
 #: GPT-2's end-of-text marker, which be-great strips from every decoded text.
@@ -193,7 +193,7 @@ class GReaTText:
         for col in schema.columns:
             if col.is_numeric:
                 continue
-            cats = _categories(col, train[col.name])
+            cats = observed_categories(col, train[col.name])
             texts = safe_texts([str(c) for c in cats], self.reserved)
             self.text_of[col.name] = dict(zip(cats, texts, strict=True))
             self.category_of[col.name] = dict(zip(texts, cats, strict=True))
@@ -304,18 +304,6 @@ def _number(text: str, col: Column) -> int | float | None:
     if col.dtype == "int64" and not _INT64[0] <= out <= _INT64[1]:
         return None
     return out
-
-
-def _categories(col: Column, values: pd.Series) -> list[Any]:
-    """The schema's training categories, plus any other value this table holds."""
-    cats = list(col.categories or ())
-    known = set(cats)
-    for value in pd.unique(values.dropna()):
-        item = value.item() if isinstance(value, np.generic) else value
-        if item not in known:
-            cats.append(item)
-            known.add(item)
-    return cats
 
 
 def _column(values: list[Any], dtype: str) -> pd.Series:

@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from bench.schema import Column, Schema
+from bench.schema import Schema, observed_categories
 from bench.synthesizer import Synthesizer
 
 MISSING_VALUE = "missing_value"  # missing in a column without missing values
@@ -94,7 +94,9 @@ class RTFCodes:
     def __init__(self, schema: Schema, train: pd.DataFrame) -> None:
         self.schema = schema
         self.categories = {
-            c.name: _categories(c, train[c.name]) for c in schema.columns if not c.is_numeric
+            c.name: observed_categories(c, train[c.name])
+            for c in schema.columns
+            if not c.is_numeric
         }
         self.codes = {
             name: {cat: f"v{k}" for k, cat in enumerate(cats)}
@@ -402,18 +404,6 @@ def _is_missing(value: Any) -> bool:
 
 def _item(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _categories(col: Column, values: pd.Series) -> list[Any]:
-    """The schema's training categories, plus any other value this table holds."""
-    cats = list(col.categories or ())
-    known = set(cats)
-    for value in pd.unique(values.dropna()):
-        item = _item(value)
-        if item not in known:
-            cats.append(item)
-            known.add(item)
-    return cats
 
 
 def _cast(values: pd.Series, dtype: str) -> pd.Series:

@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from bench.schema import Column, Schema
+from bench.schema import Column, Schema, cast_column, observed_categories
 from bench.synthesizer import Synthesizer, class_allocation
 
 #: scikit-learn's ``working_memory`` (MiB) for the chunked nearest-neighbour search.
@@ -121,7 +121,7 @@ class SMOTE(Synthesizer):
         categorical: list[tuple[Column, int, list[Any]]] = []
         position = len(numeric)
         for col in categorical_cols:
-            cats = _categories(col, train[col.name])
+            cats = observed_categories(col, train[col.name])
             codes = _encode(train[col.name], cats)
             cat_blocks.append(codes.astype("float64"))
             categorical.append((col, position, cats))
@@ -243,14 +243,14 @@ class SMOTE(Synthesizer):
                 values = np.where(missing, np.nan, values)
             if col.kind == "integer":
                 values = np.round(values)
-            out[col.name] = _cast(values, col.dtype)
+            out[col.name] = cast_column(values, col.dtype)
         for col, j, cats in fitted.categorical:
             codes = np.rint(rows[:, j]).astype("int64")
             table = np.array([*cats, np.nan], dtype=object)
-            out[col.name] = _cast(table[codes], col.dtype)
+            out[col.name] = cast_column(table[codes], col.dtype)
         target = schema[schema.target]
         classes = np.array(fitted.classes, dtype=object)
-        out[target.name] = _cast(classes[labels], target.dtype)
+        out[target.name] = cast_column(classes[labels], target.dtype)
         return pd.DataFrame({name: out[name] for name in schema.names})
 
 
@@ -262,18 +262,6 @@ def _power_of_two_scale(values: np.ndarray) -> float:
     return float(2.0 ** np.round(np.log2(span)))
 
 
-def _categories(col: Column, values: pd.Series) -> list[Any]:
-    """The schema's training categories, plus any other value this table holds."""
-    cats = list(col.categories or ())
-    known = set(cats)
-    for value in pd.unique(values.dropna()):
-        item = value.item() if isinstance(value, np.generic) else value
-        if item not in known:
-            cats.append(item)
-            known.add(item)
-    return cats
-
-
 def _encode(values: pd.Series, cats: list[Any]) -> np.ndarray:
     """Category codes 0..len(cats)-1, and len(cats) for a missing value."""
     index = {value: i for i, value in enumerate(cats)}
@@ -283,15 +271,3 @@ def _encode(values: pd.Series, cats: list[Any]) -> np.ndarray:
         for v in values.astype(object)
     ]
     return np.array(codes, dtype="int64")
-
-
-def _cast(values: np.ndarray, dtype: str) -> pd.Series:
-    """Values as a column of storage dtype ``dtype`` (NaN stays NaN in object/float)."""
-    if dtype == "object":
-        series = pd.Series(values, dtype=object)
-        return series.where(series.notna(), np.nan)
-    if dtype == "bool":
-        return pd.Series(values).astype(bool)
-    if dtype == "int64":
-        return pd.Series(values).astype("int64")
-    return pd.Series(np.asarray(values, dtype="float64"))

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UserError
-from bench.schema import Column, Schema, cast_column
+from bench.schema import Column, Schema, cast_column, observed_categories
 
 #: A value that alone holds this share of a numeric column is special (see module doc).
 MIXED_SHARE = 0.25
@@ -250,14 +250,7 @@ class MixedTypeEncoder:
 
 
 def _fit_categorical(col: Column, s: pd.Series) -> CategoricalCode:
-    cats = list(col.categories or ())
-    known = set(cats)
-    for value in pd.unique(s.dropna()):
-        item = _py(value)
-        if item not in known:
-            cats.append(item)
-            known.add(item)
-    return CategoricalCode(col, cats, bool(s.isna().any()))
+    return CategoricalCode(col, observed_categories(col, s), bool(s.isna().any()))
 
 
 def _encode_categorical(code: CategoricalCode, s: pd.Series) -> np.ndarray:
