@@ -116,7 +116,7 @@ class JobRecord:
             self.end_phase(event)
         elif kind == "metric":
             self.metrics[event["metric"]] = {
-                k: event.get(k) for k in ("status", "value", "aux", "reason", "wall_s")
+                k: event.get(k) for k in ("status", "value", "aux", "reason", "wall_s", "setting")
             }
         elif kind == "generated":
             self.n_rows = event["n_rows"]

@@ -184,6 +184,18 @@ def select(jobs: list[Job], store: Store, cfg: RunConfig) -> list[Job]:
     if cfg.force:
         return jobs
     previous = store.previous({j.key for j in jobs})
+    # a metric stored under another setting (LLE with another --llm or preset) is redone
+    setting = {
+        name: load(target)().setting(cfg.preset, cfg.llm)
+        for name, target in {m for job in jobs for m in job.metrics}
+    }
+
+    def stale(name: str, have: dict[str, tuple[str, str]]) -> bool:
+        if name not in have:
+            return True
+        status, stored = have[name]
+        return stored != setting[name] or (cfg.retry_failed and status in FAILED)
+
     todo = []
     for job in jobs:
         if job.key not in previous:
@@ -191,11 +203,7 @@ def select(jobs: list[Job], store: Store, cfg: RunConfig) -> list[Job]:
             continue
         status, have = previous[job.key]
         if status == "ok":
-            missing = tuple(
-                m
-                for m in job.metrics
-                if m[0] not in have or (cfg.retry_failed and have[m[0]] in FAILED)
-            )
+            missing = tuple(m for m in job.metrics if stale(m[0], have))
             if missing and Path(job.artifact).exists():
                 todo.append(Job.from_dict({**job.to_dict(), "metrics": missing, "resume": True}))
             elif missing:

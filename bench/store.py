@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS phases (
 );
 CREATE TABLE IF NOT EXISTS metrics (
     key TEXT, metric TEXT, status TEXT,
-    value REAL, aux TEXT, reason TEXT, wall_s REAL,
+    value REAL, aux TEXT, reason TEXT, wall_s REAL, setting TEXT,
     PRIMARY KEY (key, metric)
 );
 """
@@ -63,6 +63,9 @@ class Store:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
         if "report" not in columns:  # a store written before jobs kept reports
             self._db.execute("ALTER TABLE jobs ADD COLUMN report TEXT")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(metrics)")}
+        if "setting" not in columns:  # ... or before metrics kept their setting
+            self._db.execute("ALTER TABLE metrics ADD COLUMN setting TEXT")
 
     @classmethod
     def open_existing(cls, folder: str | Path) -> Store:
@@ -114,15 +117,16 @@ class Store:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def previous(self, keys: Collection[str]) -> dict[str, tuple[str, dict[str, str]]]:
-        """For keys already in the store: (job status, {metric: metric status})."""
-        out: dict[str, tuple[str, dict[str, str]]] = {}
+    def previous(self, keys: Collection[str]) -> dict[str, tuple[str, dict[str, tuple[str, str]]]]:
+        """For keys already in the store: (job status, {metric: (status, setting)})."""
+        out: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
         for key, status in self._db.execute("SELECT key, status FROM jobs"):
             if key in keys:
                 out[key] = (status, {})
-        for key, metric, status in self._db.execute("SELECT key, metric, status FROM metrics"):
+        query = "SELECT key, metric, status, setting FROM metrics"
+        for key, metric, status, setting in self._db.execute(query):
             if key in out:
-                out[key][1][metric] = status
+                out[key][1][metric] = (status, setting or "")
         return out
 
     def mark_running(self, job: Job, run_id: int, fingerprint: str, versions: dict) -> None:
@@ -192,7 +196,8 @@ class Store:
                 ],
             )
             db.executemany(
-                "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO metrics (key, metric, status, value, aux, reason, "
+                "wall_s, setting) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         job.key,
@@ -202,6 +207,7 @@ class Store:
                         json.dumps(m.get("aux") or {}, default=str),
                         m.get("reason"),
                         m.get("wall_s"),
+                        m.get("setting") or "",
                     )
                     for name, m in rec.metrics.items()
                 ],

@@ -246,7 +246,11 @@ def _start_isolated(job: Job, cls: type) -> Any:
 
 def _run_metric(name: str, metric: Metric, ctx: EvalContext, emit: Emit) -> None:
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"event": "metric", "metric": name}
+    result: dict[str, Any] = {
+        "event": "metric",
+        "metric": name,
+        "setting": metric.setting(ctx.preset, ctx.llm),
+    }
     try:
         if "model" in metric.inputs and ctx.synthesizer is None:
             raise NotApplicable("needs the fitted model, which is gone after a restart")

@@ -199,6 +199,29 @@ def test_retry_failed_recomputes_failed_metrics_only(tmp_path):
     assert rec.job.resume and [m[0] for m in rec.job.metrics] == ["brokenmetric"]
 
 
+def test_metric_from_another_backbone_is_recomputed_not_reused(tmp_path):
+    metrics = ["dm", "toys:BackboneName"]
+    _run(tmp_path, synthesizers=["toys:Bootstrap"], metrics=metrics)
+    assert not _run(tmp_path, synthesizers=["toys:Bootstrap"], metrics=metrics).records
+    later = _run(tmp_path, synthesizers=["toys:Bootstrap"], metrics=metrics, llm="/m/llama")
+    (rec,) = later.records
+    assert rec.job.resume and [m[0] for m in rec.job.metrics] == ["backbonename"]
+    assert _metrics(tmp_path).loc[("bootstrap", "backbonename"), "value"] == len("/m/llama")
+    assert not _run(
+        tmp_path, synthesizers=["toys:Bootstrap"], metrics=metrics, llm="/m/llama"
+    ).records
+
+
+def test_lle_setting_names_the_preset_and_backbone():
+    from bench.metrics.lle import LLMEfficacy
+
+    lle = LLMEfficacy()
+    assert json.loads(lle.setting("quick", None)) == {"preset": "quick", "llm": "tiny"}
+    paper = json.loads(lle.setting("paper", None))
+    assert paper["llm"] == "meta-llama/Llama-2-7b-chat-hf"
+    assert json.loads(lle.setting("quick", "/m/x"))["llm"] == "/m/x"
+
+
 def test_dlt_runs_for_perplexity_synthesizers_only(tmp_path):
     _run(tmp_path, synthesizers=["toys:Memoriser", "toys:Bootstrap", "original"], metrics=["dlt"])
     m = _metrics(tmp_path)

@@ -81,6 +81,20 @@ class RowCount(Metric):
         return MetricResult(len(ctx.syn_raw) / ctx.n_requested, {"rows": len(ctx.syn_raw)})
 
 
+class BackboneName(Metric):
+    """Length of the run's --llm: a metric whose value depends on the backbone, like LLE."""
+
+    name = "backbonename"
+    family = "utility"
+    goal = "maximize"
+
+    def setting(self, preset: str, llm: str | None) -> str:
+        return f"{preset}:{llm}"
+
+    def compute(self, ctx: EvalContext) -> MetricResult:
+        return MetricResult(float(len(ctx.llm or "")))
+
+
 class SlowMetric(Metric):
     name = "slowmetric"
     family = "fidelity"

@@ -72,6 +72,14 @@ class Metric(ABC):
     @abstractmethod
     def compute(self, ctx: EvalContext) -> MetricResult: ...
 
+    def setting(self, preset: str, llm: str | None) -> str:
+        """What the value depends on besides the job's table and data ('' for nothing).
+
+        The store keeps it with the value; a later run whose setting differs (another
+        ``--preset`` or ``--llm`` for LLE) recomputes the metric instead of reusing it.
+        """
+        return ""
+
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         unknown = set(cls.inputs) - INPUTS

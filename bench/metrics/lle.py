@@ -22,6 +22,7 @@ without loading them.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import re
 import tempfile
@@ -393,14 +394,22 @@ class LLMEfficacy(Metric):
 
     def resolve(self, ctx: EvalContext) -> dict[str, Any]:
         """The settings of this job: the preset's, then the run's --llm/--device, then ours."""
-        preset = self.preset or ctx.preset
+        return self._resolve(ctx.preset, ctx.llm, ctx.device)
+
+    def setting(self, preset: str, llm: str | None) -> str:
+        """The preset and backbone: an LLE from another backbone is not this run's LLE."""
+        cfg = self._resolve(preset, llm, None)
+        return json.dumps({"preset": cfg["preset"], "llm": cfg["llm"]}, sort_keys=True)
+
+    def _resolve(self, run_preset: str, llm: str | None, device: str | None) -> dict[str, Any]:
+        preset = self.preset or run_preset
         if preset not in PRESETS:
             raise UserError(f"unknown preset '{preset}' for LLE: use one of {', '.join(PRESETS)}")
         out = {**PRESETS[preset], "preset": preset}
-        if ctx.llm is not None:
-            out["llm"] = ctx.llm
+        if llm is not None:
+            out["llm"] = llm
         out.update(self.settings)
-        out["device"] = self.device or ctx.device or "auto"
+        out["device"] = self.device or device or "auto"
         if out["lora"] is None:
             out["lora"] = out["llm"] != "tiny"  # frozen random weights cannot learn the task
         return out
