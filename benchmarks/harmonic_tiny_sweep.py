@@ -42,7 +42,7 @@ def run_setting(name: str, data, args) -> dict:
 
     from harmonic.backbone import TinySpec, build_tiny, load_backbone
     from harmonic.instructions import InstructionBuilder, generation_prompts
-    from harmonic.parse import parse_rows
+    from harmonic.parse import first_json_object, parse_rows
     from harmonic.sampler import generate_texts
     from harmonic.trainer import fine_tune
 
@@ -89,6 +89,10 @@ def run_setting(name: str, data, args) -> dict:
             )
         gen_s = time.perf_counter() - t0
     rows, reasons = parse_rows(texts, schema)
+    objects = [first_json_object(t)[0] for t in texts]
+    objects = [o for o in objects if o is not None]
+    target = schema.target
+    written = [len(set(o) & set(schema.names)) for o in objects]
     return {
         "setting": name,
         "epochs": epochs,
@@ -104,6 +108,15 @@ def run_setting(name: str, data, args) -> dict:
         "samples": len(texts),
         "valid_rate": round(len(rows) / len(texts), 3),
         "invalid": dict(Counter(reasons)),
+        # what a broken row looks like: how many of the schema's keys its object has, and
+        # whether the label is among them; the labels of the valid rows and of all objects
+        "keys_written_mean": round(sum(written) / max(len(written), 1), 2),
+        "keys_expected": len(schema.names),
+        "label_written": round(sum(target in o for o in objects) / max(len(objects), 1), 3),
+        "labels_valid": {str(k): int(v) for k, v in Counter(rows[target]).items()}
+        if len(rows)
+        else {},
+        "labels_all": dict(Counter(str(o[target]) for o in objects if target in o)),
         "example": texts[0][:300],
     }
 
