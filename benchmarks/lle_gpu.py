@@ -85,7 +85,10 @@ def main() -> None:
     parser.add_argument("--train-examples", type=int, default=512)
     parser.add_argument("--micro-batch", type=int, default=8)
     parser.add_argument("--score-examples", type=int, default=1024, help="test rows, batched")
-    parser.add_argument("--score-batch", type=int, default=64, help="(row, class) pairs a batch")
+    parser.add_argument(
+        "--score-batch", type=int, nargs="+", default=[64], help="(row, class) pairs a batch"
+    )
+    parser.add_argument("--skip-training", action="store_true", help="time scoring only")
     parser.add_argument("--sequential", type=int, default=32, help="test rows one at a time")
     parser.add_argument("--generate", action="store_true", help="also time greedy generation")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
@@ -125,8 +128,10 @@ def main() -> None:
     }
     print(json.dumps(results), flush=True)
     answers = [answer_text(tok, w) for w in task.words]
-    results["training"] = train_part(backbone, train_prompts, [answers[k] for k in y], args)
-    print(json.dumps({"training": results["training"]}), flush=True)
+    if not args.skip_training:
+        outputs = [answers[k] for k in y]
+        results["training"] = train_part(backbone, train_prompts, outputs, args)
+        print(json.dumps({"training": results["training"]}), flush=True)
     results["scoring"] = score_part(backbone, test_prompts, answers, args, np)
     print(json.dumps({"scoring": results["scoring"]}), flush=True)
     if args.generate:
@@ -167,36 +172,44 @@ def train_part(backbone: Any, prompts: list[str], outputs: list[str], args: Any)
 
 
 def score_part(backbone: Any, prompts: list[str], answers: list[str], args: Any, np: Any) -> dict:
-    """Batched scoring of every test prompt vs a one-example-at-a-time loop on a subset."""
+    """Batched scoring of every test prompt (at each batch size asked) vs a
+    one-example-at-a-time loop on a subset, in one run on the same model."""
     from bench.metrics.lle import score_classes
 
     score_classes(backbone, prompts[:4], answers, batch_size=8)  # warm-up
-    sync()
-    t0 = time.perf_counter()
-    batched = score_classes(backbone, prompts, answers, batch_size=args.score_batch)
-    sync()
-    batched_s = time.perf_counter() - t0
     subset = prompts[: args.sequential]
     sync()
     t0 = time.perf_counter()
     one = np.vstack([score_classes(backbone, [p], answers, batch_size=1) for p in subset])
     sync()
     one_s = time.perf_counter() - t0
-    batched_rate, one_rate = len(prompts) / batched_s, len(subset) / one_s
-    same = batched[: len(subset)]
-    return {
+    one_rate = len(subset) / one_s
+    out: dict[str, Any] = {
         "classes": len(answers),
-        "batched_examples": len(prompts),
-        "score_batch_pairs": args.score_batch,
-        "batched_s": round(batched_s, 2),
-        "batched_examples_per_s": round(batched_rate, 2),
         "one_at_a_time_examples": len(subset),
         "one_at_a_time_s": round(one_s, 2),
         "one_at_a_time_examples_per_s": round(one_rate, 2),
-        "speedup": round(batched_rate / one_rate, 1),
-        "max_abs_diff_nats": float(np.abs(same - one).max()),
-        "same_predictions": bool((same.argmax(1) == one.argmax(1)).all()),
+        "batched": [],
     }
+    for size in args.score_batch:
+        sync()
+        t0 = time.perf_counter()
+        batched = score_classes(backbone, prompts, answers, batch_size=size)
+        sync()
+        batched_s = time.perf_counter() - t0
+        same = batched[: len(subset)]
+        out["batched"].append(
+            {
+                "score_batch_pairs": size,
+                "examples": len(prompts),
+                "seconds": round(batched_s, 2),
+                "examples_per_s": round(len(prompts) / batched_s, 2),
+                "speedup": round(len(prompts) / batched_s / one_rate, 1),
+                "max_abs_diff_nats": float(np.abs(same - one).max()),
+                "same_predictions": bool((same.argmax(1) == one.argmax(1)).all()),
+            }
+        )
+    return out
 
 
 def generate_part(
@@ -211,7 +224,7 @@ def generate_part(
     sync()
     t0 = time.perf_counter()
     texts = generate_answers(
-        backbone, prompts, max_new_tokens=longest + 8, batch_size=args.score_batch
+        backbone, prompts, max_new_tokens=longest + 8, batch_size=max(args.score_batch)
     )
     sync()
     seconds = time.perf_counter() - t0
