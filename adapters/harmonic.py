@@ -14,7 +14,6 @@ The method is the paper's (``harmonic/``); the authors' code deviations are opti
 
 from __future__ import annotations
 
-import json
 import tempfile
 from typing import Any, ClassVar
 
@@ -106,7 +105,7 @@ class Harmonic(Synthesizer):
 
     def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> Harmonic:
         from harmonic.backbone import add_lora, load_backbone
-        from harmonic.instructions import InstructionBuilder
+        from harmonic.instructions import InstructionBuilder, row_phrases
         from harmonic.trainer import fine_tune
 
         self.train_ = train.reset_index(drop=True)
@@ -131,8 +130,8 @@ class Harmonic(Synthesizer):
             texts=[*prompts, *outputs],
             cache_dir=self._workdir.name,
             seed=seed,
-            # the tiny backbone's tokenizer writes each quoted key as one token
-            extra_tokens=[json.dumps(c, ensure_ascii=False) for c in schema.names],
+            # the tiny backbone's tokenizer writes each key (with ': "') and '", ' as one token
+            extra_tokens=row_phrases(schema),
         )
         warm = None
         if tiny and self.tiny_warmup:

@@ -41,7 +41,7 @@ def run_setting(name: str, data, args) -> dict:
     import torch
 
     from harmonic.backbone import TinySpec, build_tiny, load_backbone
-    from harmonic.instructions import InstructionBuilder, generation_prompts
+    from harmonic.instructions import InstructionBuilder, generation_prompts, row_phrases
     from harmonic.parse import first_json_object, parse_rows
     from harmonic.sampler import generate_texts
     from harmonic.trainer import fine_tune
@@ -52,7 +52,7 @@ def run_setting(name: str, data, args) -> dict:
     examples = InstructionBuilder(seed=args.seed).build(train, schema)
     prompts = [e.prompt for e in examples]
     outputs = [e.output for e in examples]
-    keys = [json.dumps(c) for c in schema.names] if key_tokens else []
+    keys = row_phrases(schema) if key_tokens else []
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

@@ -7,7 +7,7 @@ each synthesizer at its ``paper`` preset, generates ``len(train)`` rows and writ
 tables are then scored through the real runner with the ``csv`` synthesizer::
 
     python benchmarks/paper_tables.py --names tabsyn --device cuda --out tables/   # GPU
-    python -m bench run --preset paper --datasets german,diabetes --synthesizers csv \\
+    python -m bench run --preset paper --datasets german diabetes --synthesizers csv \\
         --param 'csv.path=tables/tabsyn-{dataset}-{seed}.csv' --seeds 1234 \\
         --metrics mle_catboost                                                        # CPU
 """

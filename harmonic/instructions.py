@@ -57,6 +57,7 @@ __all__ = [
     "knn_encoding",
     "number_word",
     "prompt_header",
+    "row_phrases",
     "serialize_row",
     "value_text",
 ]
@@ -128,6 +129,18 @@ def serialize_row(row: Mapping[str, Any], schema: Schema, order: Sequence[str]) 
     return json.dumps(
         {name: value_text(row[name], schema[name]) for name in order}, ensure_ascii=False
     )
+
+
+def row_phrases(schema: Schema) -> list[str]:
+    """The strings :func:`serialize_row` writes in every row: each key with the ``: "`` that
+    opens its value, and the ``", `` between fields.
+
+    The tiny backbone's tokenizer makes each one a single token: byte-level BPE cannot merge
+    across punctuation, so ``"Age": "`` would otherwise cost four or more tokens, and German's
+    rows about 40% more tokens in all (slower to train and sample, harder to keep in order).
+    """
+    keys = [json.dumps(name, ensure_ascii=False) + ': "' for name in schema.names]
+    return [*keys, '", ']
 
 
 def _column_texts(values: pd.Series, column: Column) -> np.ndarray:
