@@ -16,7 +16,8 @@ The tokenizer is a BPE trained on the prompts and filled up to 32,000 entries (L
 cannot be downloaded); it spends fewer tokens per prompt than Llama-2's, so examples/s here
 is an upper bound for those prompts while tokens/s carries over.
 
-    python benchmarks/lle_gpu.py                  # the H100 run
+    python benchmarks/lle_gpu.py                  # the H100 run: training, then scoring
+    python benchmarks/lle_gpu.py --skip-training --score-batch 64 128 256 512
     python benchmarks/lle_gpu.py --small          # a 2-layer, 256-wide stand-in (CPU check)
 """
 
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--micro-batch", type=int, default=8)
     parser.add_argument("--score-examples", type=int, default=1024, help="test rows, batched")
     parser.add_argument(
-        "--score-batch", type=int, nargs="+", default=[64], help="(row, class) pairs a batch"
+        "--score-batch", type=int, nargs="+", default=[128], help="(row, class) pairs a batch"
     )
     parser.add_argument("--skip-training", action="store_true", help="time scoring only")
     parser.add_argument("--sequential", type=int, default=32, help="test rows one at a time")

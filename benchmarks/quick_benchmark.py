@@ -42,6 +42,11 @@ def main() -> None:
                 "SELECT j.dataset, j.synthesizer, m.metric, m.status, m.reason FROM metrics m "
                 "JOIN jobs j USING (key) WHERE m.status NOT IN ('ok', 'n/a')"
             ).fetchall()
+            scores = db.execute(
+                "SELECT key, metric, value FROM metrics WHERE metric IN "
+                "('mle', 'mle_catboost', 'lle', 'dlt') AND status = 'ok'"
+            ).fetchall()
+            reports = dict(db.execute("SELECT key, report FROM jobs").fetchall())
     by_job: dict[str, dict[str, float]] = {}
     for key, phase, secs in phases:
         by_job.setdefault(key, {})[phase] = secs or 0.0
@@ -61,8 +66,47 @@ def main() -> None:
     print(f"**without environment creation: {net:.0f} s ({net / 60:.1f} min)**")
     for row in failed:
         print("metric not ok:", *row)
+    print_quality(jobs, scores, reports)
     if res.returncode:
         print(res.stderr[-3000:])
+
+
+def majority_f1(dataset: str) -> float:
+    """Weighted F1 on test of always predicting train's most frequent class: the bar that
+    MLE and LLE must clear to show a synthesizer (or the LLM) learned something."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from bench.datasets import load_bundled
+
+    data = load_bundled(dataset)
+    target = data.schema.target
+    y = data.test[target].to_numpy()
+    majority = np.full(len(y), data.train[target].mode().iloc[0])
+    return float(f1_score(y, majority, average="weighted"))
+
+
+def print_quality(jobs: list, scores: list, reports: dict) -> None:
+    """MLE, MLE-CatBoost, LLE and DLT per job, the majority-class bar, LLM samplers' valid rate."""
+    import json
+
+    values: dict[str, dict[str, float]] = {}
+    for key, metric, value in scores:
+        values.setdefault(key, {})[metric] = value
+    bars = {d: majority_f1(d) for d in sorted({j[1] for j in jobs})}
+    print()
+    print("| dataset | synthesizer | MLE | MLE-CatBoost | LLE | DLT | valid rate |")
+    print("|---|---|---|---|---|---|---|")
+    for key, dataset, synth, _status in jobs:
+        v = values.get(key, {})
+        sampling = (json.loads(reports.get(key) or "null") or {}).get("sampling") or {}
+        rate = sampling.get("valid_rate")
+        cells = [v.get(m) for m in ("mle", "mle_catboost", "lle", "dlt")]
+        text = ["—" if c is None else f"{c:.3f}" for c in cells]
+        shown = "" if rate is None else f"{rate:.1%}"
+        print(f"| {dataset} | {synth} | {' | '.join(text)} | {shown} |")
+    for dataset, bar in bars.items():
+        print(f"majority-class weighted F1 on {dataset}'s test split: {bar:.3f}")
 
 
 if __name__ == "__main__":
