@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from bench.device import resolve_device
 from bench.schema import Schema
 from bench.synthesizer import Synthesizer
 
@@ -146,7 +147,7 @@ class TabDDPM(Synthesizer):
 
         if len(train) == 0:
             raise ValueError("TabDDPM cannot fit an empty training table")
-        device = self._device(torch)
+        device = torch.device(resolve_device(self.device))
         torch.set_num_threads(self.cpu_threads)
         table, self.fill_ = _encode_missing(train.reset_index(drop=True), schema)
         discrete = [c.name for c in schema.columns if not c.is_numeric]
@@ -180,13 +181,6 @@ class TabDDPM(Synthesizer):
         self.device_ = str(device)
         self.rounds_ = 0
         return self
-
-    def _device(self, torch: Any) -> Any:
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' but torch sees no GPU: use device='cpu' or 'auto'")
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
 
     # ------------------------------------------------------------- generate
 
