@@ -43,6 +43,24 @@ def run_bench(
     )
 
 
+def offline_user_error(setup: str, call: str, timeout: float = 300) -> str:
+    """The one-line ``UserError`` that ``call`` raises in a fresh interpreter with the hub
+    offline (``HF_HUB_OFFLINE=1``), after ``setup``; fails unless exactly one is raised."""
+    indented = "\n".join("    " + line for line in call.strip().splitlines())
+    code = f"{setup.strip()}\nfrom bench.errors import UserError\ntry:\n{indented}\n"
+    code += "except UserError as exc:\n    print('USERERROR', exc)\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("USERERROR")]
+    assert len(lines) == 1, out.stdout + out.stderr
+    return lines[0]
+
+
 @pytest.fixture
 def bench_cli():
     return run_bench

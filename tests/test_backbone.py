@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -27,6 +23,8 @@ from harmonic.backbone import (
     load_backbone,
     resolve_device,
 )
+
+from conftest import offline_user_error
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -241,23 +239,11 @@ def test_bad_local_directory_or_id_is_a_user_error(tmp_path):
 
 
 def test_uncached_hub_id_offline_is_a_one_line_user_error():
-    code = textwrap.dedent(
-        """
-        from bench.errors import UserError
-        from harmonic.backbone import load_backbone
-        try:
-            load_backbone("harmonic-bench-nobody/no-such-model-xyz", "cpu")
-        except UserError as exc:
-            print("USERERROR", exc)
-        """
+    message = offline_user_error(
+        "from harmonic.backbone import load_backbone",
+        'load_backbone("harmonic-bench-nobody/no-such-model-xyz", "cpu")',
+        timeout=120,
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("USERERROR")]
-    assert len(lines) == 1, out.stdout + out.stderr
-    message = lines[0]
     assert "harmonic-bench-nobody/no-such-model-xyz" in message
     assert "--llm tiny" in message and "local directory" in message
 

@@ -6,11 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import random
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pandas as pd
@@ -34,6 +30,8 @@ from adapters.great import (
 from bench.metrics.base import EvalContext, Metric, MetricResult
 from bench.schema import Column, Schema
 from harmonic.backbone import SPECIAL_TOKENS, TinySpec, build_tiny
+
+from conftest import offline_user_error
 
 # pieces that break GReaT's text format when they appear in a name or a value
 PIECES = [",", " ", " is ", "is", "\n", "\r", "\t", "None", END_OF_TEXT, "<|eos|>", "<|pad|>"]
@@ -248,27 +246,14 @@ def test_presets_and_bad_parameters():
 
 
 def test_paper_preset_offline_is_the_backbone_modules_one_line_error():
-    code = textwrap.dedent(
-        """
-        from adapters.great import GReaT
-        from bench.datasets import load_bundled
-        from bench.errors import UserError
-        german = load_bundled("german")
-        try:
-            GReaT(**GReaT.presets["paper"], device="cpu").fit(
-                german.train.head(20), german.schema, seed=0
-            )
-        except UserError as exc:
-            print("USERERROR", exc)
-        """
+    message = offline_user_error(
+        "from adapters.great import GReaT\n"
+        "from bench.datasets import load_bundled\n"
+        'german = load_bundled("german")',
+        'GReaT(**GReaT.presets["paper"], device="cpu").fit(german.train.head(20), '
+        "german.schema, seed=0)",
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
-    )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("USERERROR")]
-    assert len(lines) == 1, out.stdout + out.stderr
-    assert "'distilgpt2'" in lines[0] and "--llm tiny" in lines[0]
+    assert "'distilgpt2'" in message and "--llm tiny" in message
 
 
 # ---- German at the quick preset, through the runner (slow) ----------------------------------
