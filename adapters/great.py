@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UserError
-from bench.schema import Column, Schema, observed_categories
+from bench.schema import Column, Schema, observed_categories, py_scalar
 from bench.synthesizer import Synthesizer
 
 #: GPT-2's end-of-text marker, which be-great strips from every decoded text.
@@ -206,8 +206,7 @@ class GReaTText:
         """The text be-great's dataset writes for ``value`` of ``col``."""
         if _is_missing(value):
             return MISSING_TEXT
-        if isinstance(value, np.generic):
-            value = value.item()
+        value = py_scalar(value)
         if not col.is_numeric:
             return self.text_of[col.name].get(value, str(value).strip())
         if col.dtype == "int64":

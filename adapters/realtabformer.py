@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from bench.schema import Schema, observed_categories
+from bench.schema import Schema, observed_categories, py_scalar
 from bench.synthesizer import Synthesizer
 
 MISSING_VALUE = "missing_value"  # missing in a column without missing values
@@ -112,7 +112,7 @@ class RTFCodes:
             else:
                 index = self.codes[col.name]
                 out[f"c{j}"] = pd.Series(
-                    [np.nan if _is_missing(v) else index.get(_item(v), "v?") for v in s],
+                    [np.nan if _is_missing(v) else index.get(py_scalar(v), "v?") for v in s],
                     dtype=object,
                 )
         return pd.DataFrame(out)
@@ -400,10 +400,6 @@ def _is_missing(value: Any) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
-
-
-def _item(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _cast(values: pd.Series, dtype: str) -> pd.Series:

@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from bench.schema import Column, Schema, cast_column, observed_categories
+from bench.schema import Column, Schema, cast_column, observed_categories, py_scalar
 from bench.synthesizer import Synthesizer, class_allocation
 
 #: scikit-learn's ``working_memory`` (MiB) for the chunked nearest-neighbour search.
@@ -266,8 +266,5 @@ def _encode(values: pd.Series, cats: list[Any]) -> np.ndarray:
     """Category codes 0..len(cats)-1, and len(cats) for a missing value."""
     index = {value: i for i, value in enumerate(cats)}
     missing = len(cats)
-    codes = [
-        missing if pd.isna(v) else index[v.item() if isinstance(v, np.generic) else v]
-        for v in values.astype(object)
-    ]
+    codes = [missing if pd.isna(v) else index[py_scalar(v)] for v in values.astype(object)]
     return np.array(codes, dtype="int64")

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from bench.device import resolve_device
-from bench.schema import Schema
+from bench.schema import Schema, py_scalar
 from bench.synthesizer import Synthesizer
 
 #: The TabDDPM paper's and synthcity's defaults (synthcity's ``n_iter`` counts epochs).
@@ -309,7 +309,7 @@ def _decode(raw: pd.DataFrame, schema: Schema, fill: dict[str, float]) -> pd.Dat
 def _as_category(value: Any, cats: list[Any]) -> Any:
     """The training category equal to ``value`` (synthcity may return 1.0 for 1)."""
     if pd.isna(value) or value in cats:
-        return value.item() if isinstance(value, np.generic) else value
+        return py_scalar(value)
     for cat in cats:
         with contextlib.suppress(TypeError, ValueError):
             if float(cat) == float(value):

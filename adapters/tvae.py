@@ -33,7 +33,7 @@ import pandas as pd
 
 from bench.device import resolve_device
 from bench.errors import UserError
-from bench.schema import Schema, cast_column, observed_categories
+from bench.schema import Schema, cast_column, observed_categories, py_scalar
 from bench.synthesizer import Synthesizer
 
 #: The TVAE paper's / ctgan's defaults.
@@ -76,7 +76,7 @@ class _Codec:
             if col.name in self.categories:
                 index = {v: f"c{i}" for i, v in enumerate(self.categories[col.name])}
                 out[col.name] = s.astype(object).map(
-                    lambda v, index=index: MISSING if pd.isna(v) else index[_py(v)]
+                    lambda v, index=index: MISSING if pd.isna(v) else index[py_scalar(v)]
                 )
             else:
                 values = pd.to_numeric(s, errors="coerce").astype("float64")
@@ -249,7 +249,3 @@ def _cpu_threads(device: str, torch: Any) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def _py(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

@@ -122,8 +122,9 @@ class Schema:
         return "\n".join(lines) + "\n"
 
 
-def _py(value: Any) -> Any:
-    """A numpy/pandas scalar as a plain JSON-able Python value."""
+def py_scalar(value: Any) -> Any:
+    """A numpy scalar as the plain Python value (so it hashes and compares like the schema's
+    categories, and is JSON-able); anything else unchanged."""
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -195,7 +196,7 @@ def observed_categories(column: Column, values: pd.Series) -> list[Any]:
     cats = list(column.categories or ())
     known = set(cats)
     for value in pd.unique(values.dropna()):
-        item = value.item() if isinstance(value, np.generic) else value
+        item = py_scalar(value)
         if item not in known:
             cats.append(item)
             known.add(item)
@@ -249,7 +250,8 @@ def infer_schema(
         categories = None
         if kind in ("categorical", "boolean"):
             values = _to_storage(train[col], dtype).dropna().unique()
-            categories = tuple(sorted((_py(v) for v in values), key=lambda v: (str(type(v)), v)))
+            scalars = (py_scalar(v) for v in values)
+            categories = tuple(sorted(scalars, key=lambda v: (str(type(v)), v)))
         columns.append(Column(col, kind, dtype, nullable, categories))
     return Schema(tuple(columns), target, _task(target, columns), description, name)
 

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from bench.schema import Column, Schema
+from bench.schema import Column, Schema, py_scalar
 
 __all__ = [
     "Example",
@@ -97,10 +97,6 @@ def _is_missing(value: Any) -> bool:
         return False
 
 
-def _py(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def value_text(value: Any, column: Column) -> str:
     """The string a value is written as (see the module docstring for the rules)."""
     if _is_missing(value):
@@ -111,7 +107,7 @@ def value_text(value: Any, column: Column) -> str:
         return repr(float(value))
     if column.kind == "boolean":
         return str(bool(value))
-    value = _py(value)
+    value = py_scalar(value)
     # 1.0 from an all-numeric row Series prints as its category 1 ("1"), not "1.0";
     # an unhashable value or category set prints as given
     with suppress(TypeError):
@@ -245,7 +241,8 @@ def _codes(values: pd.Series, column: Column) -> np.ndarray:
     lookup = {c: i for i, c in enumerate(cats)}
     # a dict, not pd.Index.get_indexer: pandas hashes object strings as C strings ("" == "\x00")
     return np.array(
-        [-1 if _is_missing(v) else lookup.get(_py(v), -1) for v in values.tolist()], dtype=np.int64
+        [-1 if _is_missing(v) else lookup.get(py_scalar(v), -1) for v in values.tolist()],
+        dtype=np.int64,
     )
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UserError
-from bench.schema import Column, Schema, cast_column, observed_categories
+from bench.schema import Column, Schema, cast_column, observed_categories, py_scalar
 
 #: A value that alone holds this share of a numeric column is special (see module doc).
 MIXED_SHARE = 0.25
@@ -263,7 +263,7 @@ def _encode_categorical(code: CategoricalCode, s: pd.Series) -> np.ndarray:
                 raise ValueError(f"column '{code.column.name}' had no missing value in train")
             out[i] = nan_code
         else:
-            out[i] = index[_py(v)]
+            out[i] = index[py_scalar(v)]
     return out
 
 
@@ -317,7 +317,3 @@ def _most_probable_mode(
     z = (v[:, None] - means[None, :]) / stds[None, :]
     log_post = log_weights[None, :] - np.log(stds)[None, :] - 0.5 * z**2
     return log_post.argmax(axis=1)
-
-
-def _py(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.schema import Column, Schema, cast_column, observed_categories
+from bench.schema import Column, Schema, cast_column, observed_categories, py_scalar
 
 
 @dataclass(frozen=True)
@@ -141,10 +141,6 @@ def _as_float(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
 
 
-def _py(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _category_values(col: Column, values: pd.Series) -> tuple[Any, ...]:
     """The schema's training categories, then any other value present, then NaN if missing."""
     cats = observed_categories(col, values)
@@ -165,7 +161,7 @@ def _codes(values: pd.Series, cats: tuple[Any, ...]) -> np.ndarray:
                 )
             out[i] = nan_code
         else:
-            code = index.get(_py(v))
+            code = index.get(py_scalar(v))
             if code is None:
                 raise ValueError(
                     f"column '{values.name}' holds {v!r}, unseen in fit: refit on this table"
