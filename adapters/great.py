@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import UserError
-from bench.schema import Column, Schema, observed_categories, py_scalar
+from bench.schema import Column, Schema, is_missing, observed_categories, py_scalar
 from bench.synthesizer import Synthesizer
 
 #: GPT-2's end-of-text marker, which be-great strips from every decoded text.
@@ -204,7 +204,7 @@ class GReaTText:
 
     def value_text(self, col: Column, value: Any) -> str:
         """The text be-great's dataset writes for ``value`` of ``col``."""
-        if _is_missing(value):
+        if is_missing(value):
             return MISSING_TEXT
         value = py_scalar(value)
         if not col.is_numeric:
@@ -221,7 +221,7 @@ class GReaTText:
             if col.is_numeric:
                 out[self.name_of[col.name]] = s
             else:
-                texts = [None if _is_missing(v) else self.value_text(col, v) for v in s]
+                texts = [None if is_missing(v) else self.value_text(col, v) for v in s]
                 out[self.name_of[col.name]] = pd.Series(texts, dtype=object)
         return pd.DataFrame(out)
 
@@ -281,13 +281,6 @@ class GReaTText:
             {c.name: _column([r[c.name] for r in rows], c.dtype) for c in self.schema.columns}
         )
         return table, reasons
-
-
-def _is_missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # an array-like value is not "missing"
-        return False
 
 
 def _number(text: str, col: Column) -> int | float | None:

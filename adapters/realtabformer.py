@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from bench.schema import Schema, observed_categories, py_scalar
+from bench.schema import Schema, is_missing, observed_categories, py_scalar
 from bench.synthesizer import Synthesizer
 
 MISSING_VALUE = "missing_value"  # missing in a column without missing values
@@ -112,7 +112,7 @@ class RTFCodes:
             else:
                 index = self.codes[col.name]
                 out[f"c{j}"] = pd.Series(
-                    [np.nan if _is_missing(v) else index.get(py_scalar(v), "v?") for v in s],
+                    [np.nan if is_missing(v) else index.get(py_scalar(v), "v?") for v in s],
                     dtype=object,
                 )
         return pd.DataFrame(out)
@@ -393,13 +393,6 @@ def _flag(bad: pd.Series, mask: pd.Series, reason: str) -> None:
 def _check_int(key: str, value: Any, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
-
-
-def _is_missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def _cast(values: pd.Series, dtype: str) -> pd.Series:

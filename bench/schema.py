@@ -122,6 +122,15 @@ class Schema:
         return "\n".join(lines) + "\n"
 
 
+def is_missing(value: Any) -> bool:
+    """Whether one cell holds a missing value (None, NaN, NaT, pd.NA); an array-like cell
+    is a value, not missing."""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def py_scalar(value: Any) -> Any:
     """A numpy scalar as the plain Python value (so it hashes and compares like the schema's
     categories, and is JSON-able); anything else unchanged."""

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from bench.schema import Column, Schema, py_scalar
+from bench.schema import Column, Schema, is_missing, py_scalar
 
 __all__ = [
     "Example",
@@ -88,18 +88,9 @@ class Example:
 # ---------------------------------------------------------------- serialisation
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # array-likes: not a missing scalar
-        return False
-
-
 def value_text(value: Any, column: Column) -> str:
     """The string a value is written as (see the module docstring for the rules)."""
-    if _is_missing(value):
+    if is_missing(value):
         return MISSING_TEXT
     if column.kind == "integer":
         return str(int(value))
@@ -159,7 +150,7 @@ def _factorize(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
     index: dict[Any, int] = {}
     codes = np.empty(len(values), dtype=np.int64)
     for i, v in enumerate(values):
-        codes[i] = -1 if _is_missing(v) else index.setdefault(v, len(index))
+        codes[i] = -1 if is_missing(v) else index.setdefault(v, len(index))
     return codes, list(index)
 
 
@@ -241,7 +232,7 @@ def _codes(values: pd.Series, column: Column) -> np.ndarray:
     lookup = {c: i for i, c in enumerate(cats)}
     # a dict, not pd.Index.get_indexer: pandas hashes object strings as C strings ("" == "\x00")
     return np.array(
-        [-1 if _is_missing(v) else lookup.get(py_scalar(v), -1) for v in values.tolist()],
+        [-1 if is_missing(v) else lookup.get(py_scalar(v), -1) for v in values.tolist()],
         dtype=np.int64,
     )
 
