@@ -27,13 +27,12 @@ import tempfile
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from bench.datasets import Dataset, load_bundled
 from bench.metrics.base import EvalContext
 from bench.metrics.coerce import coerce
-from bench.metrics.utility import MachineLearningEfficacy
+from bench.metrics.utility import MachineLearningEfficacy, majority_class_f1
 from bench.registry import load, resolve
 
 
@@ -57,13 +56,7 @@ def fit_generate(name: str, data: Dataset, seed: int) -> tuple[pd.DataFrame, flo
 
 
 def majority_f1(data: Dataset) -> float:
-    """Weighted F1 on test of always predicting train's most frequent class."""
-    from sklearn.metrics import f1_score
-
-    target = data.schema.target
-    majority = data.train[target].mode().iloc[0]
-    y_test = data.test[target].to_numpy()
-    return float(f1_score(y_test, np.full(len(y_test), majority), average="weighted"))
+    return majority_class_f1(data.train[data.schema.target], data.test[data.schema.target])
 
 
 def mle(data: Dataset, table: pd.DataFrame, name: str, seed: int) -> tuple[float, int]:

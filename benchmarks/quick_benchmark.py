@@ -72,18 +72,11 @@ def main() -> None:
 
 
 def majority_f1(dataset: str) -> float:
-    """Weighted F1 on test of always predicting train's most frequent class: the bar that
-    MLE and LLE must clear to show a synthesizer (or the LLM) learned something."""
-    import numpy as np
-    from sklearn.metrics import f1_score
-
     from bench.datasets import load_bundled
+    from bench.metrics.utility import majority_class_f1
 
     data = load_bundled(dataset)
-    target = data.schema.target
-    y = data.test[target].to_numpy()
-    majority = np.full(len(y), data.train[target].mode().iloc[0])
-    return float(f1_score(y, majority, average="weighted"))
+    return majority_class_f1(data.train[data.schema.target], data.test[data.schema.target])
 
 
 def print_quality(jobs: list, scores: list, reports: dict) -> None:

@@ -18,13 +18,12 @@ import json
 import os
 import time
 
-import numpy as np
 import pandas as pd
 
 from adapters.tabsyn import TabSyn
 from bench.datasets import load_bundled
 from bench.metrics.base import EvalContext
-from bench.metrics.utility import MachineLearningEfficacy
+from bench.metrics.utility import MachineLearningEfficacy, majority_class_f1
 
 
 def fit_generate(dataset: str, seed: int, device: str) -> tuple[pd.DataFrame, dict, float, float]:
@@ -48,13 +47,8 @@ def mle(dataset: str, syn: pd.DataFrame) -> float:
 
 
 def majority_f1(dataset: str) -> float:
-    from sklearn.metrics import f1_score
-
     data = load_bundled(dataset)
-    target = data.schema.target
-    majority = data.train[target].mode().iloc[0]
-    y = data.test[target].to_numpy()
-    return float(f1_score(y, np.full(len(y), majority), average="weighted", zero_division=0))
+    return majority_class_f1(data.train[data.schema.target], data.test[data.schema.target])
 
 
 def main() -> None:

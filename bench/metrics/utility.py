@@ -79,20 +79,26 @@ def _clean_syn(ctx: EvalContext, classes: Sequence[Any]) -> tuple[pd.DataFrame, 
     return ctx.syn.loc[keep], y[keep].to_numpy(dtype=np.int64), int((~keep).sum())
 
 
+def majority_class_f1(y_train: Any, y_test: Any) -> float:
+    """Weighted F1 on ``y_test`` of always predicting ``y_train``'s most frequent class: the
+    bar that MLE and LLE must clear to show the synthetic rows (or the LLM) taught something."""
+    from sklearn.metrics import f1_score
+
+    majority = pd.Series(y_train).mode().iloc[0]
+    const = np.full(len(y_test), majority)
+    return float(f1_score(y_test, const, average="weighted", zero_division=0))
+
+
 def _untrainable(y: np.ndarray, y_test: np.ndarray) -> dict[str, Any] | None:
     """aux with a ``reason`` when no classifier can be trained on labels ``y``, else None."""
     if len(y) == 0:
         return {"reason": "synthetic table has no rows", "train_rows": 0}
     present = np.unique(y)
     if len(present) < 2:
-        from sklearn.metrics import f1_score
-
-        const = np.full(len(y_test), present[0])
-        f1 = f1_score(y_test, const, average="weighted", zero_division=0)
         return {
             "reason": "synthetic table has a single class",
             "train_rows": len(y),
-            "constant_predictor_f1": float(f1),
+            "constant_predictor_f1": majority_class_f1(y, y_test),
         }
     return None
 
