@@ -32,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from random_llama import VOCAB, fill_vocab, llama_config, random_llama, sync
+
 # bf16 dense peak without sparsity, TFLOP/s, from NVIDIA's data sheets
 PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.4, "H200": 989.4, "A100": 312.0}
 
@@ -41,28 +43,6 @@ def peak_tflops(name: str) -> float | None:
         if key in name:
             return value
     return None
-
-
-def llama_config(small: bool, tokenizer) -> object:
-    from transformers import LlamaConfig
-
-    size = (
-        {"hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 2, "heads": 4}
-        if small
-        else {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "heads": 32}
-    )
-    heads = size.pop("heads")
-    return LlamaConfig(
-        vocab_size=len(tokenizer),
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=4096,
-        rms_norm_eps=1e-5,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        **size,
-    )
 
 
 def flops_per_token(config, context: float) -> dict[str, float]:
@@ -79,13 +59,6 @@ def flops_per_token(config, context: float) -> dict[str, float]:
     return {"params": n, "lora": 4 * n + 3 * attention, "6N": 6 * n + 3 * attention}
 
 
-def sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="tiny stand-in, runs on CPU")
@@ -100,7 +73,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from transformers import LlamaForCausalLM
 
     from bench.datasets import load_bundled
     from harmonic.backbone import (
@@ -119,19 +91,11 @@ def main() -> None:
     examples = InstructionBuilder(seed=1).build(train, schema)[: args.train_examples]
     prompts = [e.prompt for e in examples]
     outputs = [e.output for e in examples]
-    tok = train_tokenizer([*prompts, *outputs], TinySpec(vocab_size=32000, min_frequency=2))
-    # Fill the vocabulary up to Llama-2's 32,000 so that the output layer has its real size
-    # and every id a random model samples decodes to text (fillers never occur in the data).
-    tok.add_tokens([f"<filler_{i}>" for i in range(32000 - len(tok))])
+    tok = train_tokenizer([*prompts, *outputs], TinySpec(vocab_size=VOCAB, min_frequency=2))
+    fill_vocab(tok)
     config = llama_config(args.small, tok)
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
     t0 = time.perf_counter()
-    torch.manual_seed(0)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    with torch.device(device):
-        model = LlamaForCausalLM(config)
-    torch.set_default_dtype(previous)
+    model, dtype = random_llama(config, device)
     init_s = time.perf_counter() - t0
     model = add_lora(model, 16, 32, 0.05)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

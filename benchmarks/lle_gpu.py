@@ -32,49 +32,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-LLAMA2_7B = {"hidden_size": 4096, "intermediate_size": 11008, "layers": 32, "heads": 32}
-SMALL = {"hidden_size": 256, "intermediate_size": 688, "layers": 2, "heads": 4}
-VOCAB = 32000
-
-
-def sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+from random_llama import VOCAB, fill_vocab, llama_config, random_llama, sync
 
 
 def build_model(tokenizer: Any, small: bool, device: str) -> tuple[Any, Any]:
-    """A random-init LlamaForCausalLM of LLaMA-2-7B's shape (or the small stand-in), with
-    LoRA as the paper preset adds it; created directly on ``device`` in its dtype."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The random LLaMA-2-7B-shaped model (or the small stand-in) with LoRA as the paper
+    preset adds it."""
+    from harmonic.backbone import add_lora
 
-    from harmonic.backbone import add_lora, default_dtype
-
-    size = SMALL if small else LLAMA2_7B
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=size["hidden_size"],
-        intermediate_size=size["intermediate_size"],
-        num_hidden_layers=size["layers"],
-        num_attention_heads=size["heads"],
-        num_key_value_heads=size["heads"],
-        max_position_embeddings=4096,
-        rms_norm_eps=1e-5,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    dtype = default_dtype(device)
-    torch.manual_seed(0)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            model = LlamaForCausalLM(config)
-    finally:
-        torch.set_default_dtype(previous)
+    model, dtype = random_llama(llama_config(small, tokenizer), device)
     model.eval()
     return add_lora(model, 16, 32, 0.05), dtype
 
@@ -114,7 +80,7 @@ def main() -> None:
         [*train_prompts, *(f" {w}" for w in task.words)],
         TinySpec(vocab_size=VOCAB, min_frequency=2),
     )
-    tok.add_tokens([f"<filler_{i}>" for i in range(VOCAB - len(tok))])  # the real vocab size
+    fill_vocab(tok)
     t0 = time.perf_counter()
     model, dtype = build_model(tok, args.small, device)
     backbone = Backbone(model, tok, device, dtype, "random LLaMA-2-7B architecture")
