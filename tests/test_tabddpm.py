@@ -1,8 +1,9 @@
 """TabDDPM (synthcity ``ddpm``) in its isolated environment, and WD against synthcity's own.
 
-All slow: the environment (synthcity 0.2.12, torch 2.2.2, ...) takes about 3 minutes to
-build the first time. It is built in the default cache (``$BENCH_ENVS_DIR`` or
-``~/.cache/harmonic-bench/envs``) and shared by every test here and by later runs.
+All but the parameter checks are slow: the environment (synthcity 0.2.12, torch 2.2.2, ...)
+takes about 3 minutes to build the first time. It is built in the default cache
+(``$BENCH_ENVS_DIR`` or ``~/.cache/harmonic-bench/envs``) and shared by every test here and
+by later runs.
 """
 
 from __future__ import annotations
@@ -14,18 +15,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adapters.tabddpm import PAPER, QUICK, TabDDPM
+from adapters.tabddpm import PAPER, QUICK, TabDDPM, epochs_for_steps
 from bench.datasets import load_bundled
 from bench.envs import ensure, run_python
 from bench.isolated import IsolatedSynthesizer
 
-pytestmark = pytest.mark.slow
-
+slow = pytest.mark.slow
 TARGET = "adapters.tabddpm:TabDDPM"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def environment():
+@pytest.fixture(scope="module")
+def environment() -> None:
     """Build the environment once (or find it built), before any test is timed."""
     ensure(TabDDPM.requirements, who="tabddpm").release()
 
@@ -63,6 +63,8 @@ def _check_schema(table: pd.DataFrame, data, n: int) -> None:
     assert len(share) == len(real) and (share - real).abs().max() < 0.15
 
 
+@slow
+@pytest.mark.usefixtures("environment")
 def test_german_quick_has_the_schema():
     data, table, other, report = _fit_generate("german", seed=1234)
     _check_schema(table, data, len(data.train))
@@ -70,11 +72,15 @@ def test_german_quick_has_the_schema():
     assert report["isolated_env"]["versions"]["synthcity"] == "0.2.12"
     assert report["isolated_env"]["versions"]["torch"].startswith("2.2.")
     assert report["device"] == "cpu" and math.isfinite(report["final_loss"]["loss"])
+    # 1,000 steps of batch 256 on 700 rows: 3 batches an epoch, 334 epochs
+    assert report["epochs"] == 334
     # categorical columns keep several categories (a collapsed model would not)
     many = [c.name for c in data.schema.features if c.categories and len(c.categories) >= 4]
     assert all(table[c].nunique() >= 2 for c in many)
 
 
+@slow
+@pytest.mark.usefixtures("environment")
 def test_diabetes_quick_is_reproducible_and_exactly_n_rows():
     data, first, other, _ = _fit_generate("diabetes", seed=7, n=300)
     _check_schema(first, data, 300)
@@ -86,9 +92,23 @@ def test_diabetes_quick_is_reproducible_and_exactly_n_rows():
 def test_parameters_are_checked_where_the_run_is_planned():
     with pytest.raises(ValueError, match="device must be auto, cpu or cuda"):
         TabDDPM(device="tpu")
-    with pytest.raises(ValueError, match="n_iter must be a positive integer"):
-        TabDDPM(n_iter=0)
-    assert set(QUICK) == set(PAPER) and QUICK["n_iter"] < PAPER["n_iter"]
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        TabDDPM(steps=0)
+    assert set(QUICK) == set(PAPER) and QUICK["steps"] < PAPER["steps"] == 30_000
+
+
+@pytest.mark.parametrize(
+    ("steps", "rows", "batch", "epochs"),
+    [
+        (30_000, 700, 1024, 30_000),  # German at the paper preset: one batch an epoch
+        (30_000, 32_561, 1024, 938),  # Adult: 32 batches an epoch, 30,016 steps
+        (1000, 700, 256, 334),  # German at the quick preset: 3 batches, 1,002 steps
+        (1000, 512, 256, 500),  # exact division: no extra epoch
+        (1, 10_000, 256, 1),  # fewer steps than one epoch still trains one epoch
+    ],
+)
+def test_steps_become_epochs_of_synthcitys_loop(steps, rows, batch, epochs):
+    assert epochs_for_steps(steps, rows, batch) == epochs
 
 
 # ---- WD: ours against synthcity's own Metrics.evaluate, inside synthcity's environment --------
@@ -120,6 +140,8 @@ print(json.dumps(out))
 """
 
 
+@slow
+@pytest.mark.usefixtures("environment")
 def test_wd_matches_synthcity_metrics_on_equal_sizes(tmp_path):
     from test_metrics_fidelity import make_ctx, make_table, perturb
 
