@@ -237,8 +237,8 @@ class TabDDPM(Synthesizer):
 def epochs_for_steps(steps: int, rows: int, batch_size: int) -> int:
     """Epochs of synthcity's loop (all batches, the last one short) that give ``steps`` steps.
 
-    Rounded up, so training never stops short of ``steps``; it overshoots by less than one
-    epoch (one step on a table smaller than a batch).
+    Rounded up, so training never stops short of ``steps``; it overshoots by fewer steps
+    than an epoch has (none on a table smaller than a batch, where an epoch is one step).
     """
     per_epoch = -(-rows // batch_size)
     return max(1, -(-steps // per_epoch))

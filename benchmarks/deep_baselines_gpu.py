@@ -12,10 +12,13 @@ printed as such (a projection from the measured rate, labelled so). Then the sec
 generates as many rows as the training split has, timed as rows/s.
 
 TABSYN has two stages; its ``vae_epochs`` and ``diffusion_epochs`` are scaled together and its
-own report gives each stage's s/epoch. TabDDPM runs in synthcity's isolated environment, which
-the GPU machine (no network) cannot build, so it is not in this script.
+own report gives each stage's s/epoch. TabDDPM counts optimiser steps: it is timed in whole
+epochs of synthcity's loop (``steps`` = epochs × batches per epoch). It runs in synthcity's
+isolated environment, which must exist first (``bench envs create tabddpm``, which needs the
+package registry), and each fit is a fresh worker process, so its fit times are the adapter's
+own clock around synthcity's training (its report's ``fit_s``), without process start-up.
 
-    python benchmarks/deep_baselines_gpu.py [--dataset adult] [--names tvae ctabgan tabsyn]
+    python benchmarks/deep_baselines_gpu.py [--dataset adult] [--names tvae ctabgan tabsyn tabddpm]
     python benchmarks/deep_baselines_gpu.py --device cpu --dataset diabetes   # a check on CPU
 """
 
@@ -31,19 +34,27 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: epochs of the two timed fits, per synthesizer (name -> (E1, E2) of its epoch parameter)
-SHORT = {"tvae": (2, 12), "ctabgan": (1, 6), "tabsyn": (20, 120)}
+SHORT = {"tvae": (2, 12), "ctabgan": (1, 6), "tabsyn": (20, 120), "tabddpm": (5, 50)}
 
 
-def epoch_params(name: str, epochs: int, preset: dict[str, Any]) -> dict[str, Any]:
+def epoch_params(name: str, epochs: int, preset: dict[str, Any], rows: int) -> dict[str, Any]:
     """The preset with its epochs replaced by ``epochs`` (TABSYN: both stages, in proportion)."""
     if name == "tabsyn":
         ratio = preset["diffusion_epochs"] / preset["vae_epochs"]
         return {"vae_epochs": epochs, "diffusion_epochs": round(epochs * ratio)}
+    if name == "tabddpm":  # whole epochs of optimiser steps
+        return {"steps": epochs * -(-rows // preset["batch_size"])}
     return {"epochs": epochs}
 
 
-def full_epochs(name: str, preset: dict[str, Any]) -> int:
-    return int(preset["vae_epochs"] if name == "tabsyn" else preset["epochs"])
+def full_epochs(name: str, preset: dict[str, Any], rows: int) -> int:
+    if name == "tabsyn":
+        return int(preset["vae_epochs"])
+    if name == "tabddpm":
+        from adapters.tabddpm import epochs_for_steps
+
+        return epochs_for_steps(preset["steps"], rows, preset["batch_size"])
+    return int(preset["epochs"])
 
 
 def sync() -> None:
@@ -53,13 +64,34 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def timed_fit(cls: Any, params: dict[str, Any], data: Any, seed: int) -> tuple[Any, float]:
-    synth = cls(**params)
+def build(name: str, cls: Any, params: dict[str, Any]) -> Any:
+    """The synthesizer, in its isolated environment's worker if it declares requirements."""
+    if not getattr(cls, "requirements", ()):
+        return cls(**params)
+    from bench.envs import ensure
+    from bench.isolated import IsolatedSynthesizer
+
+    lease = ensure(cls.requirements, who=name)
+    return IsolatedSynthesizer(name, f"{cls.__module__}:{cls.__name__}", params, lease).start()
+
+
+def timed_fit(
+    name: str, cls: Any, params: dict[str, Any], data: Any, seed: int
+) -> tuple[Any, float]:
+    synth = build(name, cls, params)
     sync()
     start = time.perf_counter()
     synth.fit(data.train, data.schema, seed=seed)
     sync()
-    return synth, time.perf_counter() - start
+    wall = time.perf_counter() - start
+    if hasattr(synth, "lease"):  # isolated: the worker's own clock, without its start-up
+        return synth, float(synth.report()["fit_s"])
+    return synth, wall
+
+
+def close(synth: Any) -> None:
+    if hasattr(synth, "close"):
+        synth.close()
 
 
 def measure(name: str, data: Any, seed: int, device: str) -> dict[str, Any]:
@@ -71,22 +103,30 @@ def measure(name: str, data: Any, seed: int, device: str) -> dict[str, Any]:
     preset = dict(cls.presets["paper"])
     base = {**preset, "device": device}
     e1, e2 = SHORT[name]
+    n = len(data.train)
     # untimed: imports, CUDA context and kernels would otherwise land in the first fit
-    cls(**{**base, **epoch_params(name, 1, preset)}).fit(
-        data.train.head(1000), data.schema, seed=seed
+    close(
+        build(name, cls, {**base, **epoch_params(name, 1, preset, 1000)}).fit(
+            data.train.head(1000), data.schema, seed=seed
+        )
     )
-    _, t1 = timed_fit(cls, {**base, **epoch_params(name, e1, preset)}, data, seed)
+    first, t1 = timed_fit(name, cls, {**base, **epoch_params(name, e1, preset, n)}, data, seed)
+    close(first)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    synth, t2 = timed_fit(cls, {**base, **epoch_params(name, e2, preset)}, data, seed)
+    synth, t2 = timed_fit(name, cls, {**base, **epoch_params(name, e2, preset, n)}, data, seed)
     per_epoch = (t2 - t1) / (e2 - e1)
     setup = t1 - e1 * per_epoch
-    n = len(data.train)
     sync()
     start = time.perf_counter()
     table = synth.generate(n, seed=seed)
     sync()
     gen_s = time.perf_counter() - start
+    peak_gpu = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
+    if hasattr(synth, "remote_peaks") and device == "cuda":  # the worker's GPU, not ours
+        peak_gpu = (synth.remote_peaks.get("peak_gpu_mb") or 0) / 1024
+    report = synth.report()
+    close(synth)
     assert len(table) == n, f"{name} returned {len(table)} rows, not {n}"
     out = {
         "synthesizer": name,
@@ -94,16 +134,16 @@ def measure(name: str, data: Any, seed: int, device: str) -> dict[str, Any]:
         "fit_s": [round(t1, 2), round(t2, 2)],
         "s_per_epoch": round(per_epoch, 4),
         "setup_s": round(setup, 2),
-        "paper_epochs": full_epochs(name, preset),
-        "paper_fit_projected_s": round(setup + full_epochs(name, preset) * per_epoch, 1),
+        "paper_epochs": full_epochs(name, preset, n),
+        "paper_fit_projected_s": round(setup + full_epochs(name, preset, n) * per_epoch, 1),
         "generate_s": round(gen_s, 2),
         "rows_per_s": round(n / gen_s, 1),
-        "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
-        if device == "cuda"
-        else None,
+        "peak_gpu_gib": None if peak_gpu is None else round(peak_gpu, 2),
     }
+    if name == "tabddpm":
+        out["steps_per_epoch"] = -(-n // preset["batch_size"])
+        out["isolated_env"] = report.get("isolated_env", {}).get("versions")
     if name == "tabsyn":  # its own clock per stage; setup is what the two stages leave out
-        report = synth.report()
         vae, diff = report["vae_s_per_epoch"], report["diffusion_s_per_epoch"]
         stages = report["vae_epochs"] * vae + report["diffusion_epochs"] * diff
         out["vae_s_per_epoch"] = round(vae, 4)
