@@ -51,8 +51,8 @@ from bench.synthesizer import Synthesizer
 #: The TabDDPM paper's training length with synthcity's default model. TabDDPM counts
 #: optimiser steps: every tuned config in the authors' repository (``exp/*/ddpm_cb_best``)
 #: trains 30,000 steps. synthcity's ``n_iter`` counts epochs instead (default 1000 at batch
-#: 1024), which is about 30,000 steps on Adult but only 1,000 on German's 700 rows, a
-#: thirtieth of the paper's training. So ``steps`` is the parameter here, and ``fit`` turns
+#: 1024): 26,000 steps on Adult's 26,048 training rows, but only 1,000 on German's 700 rows,
+#: a thirtieth of the paper's training. So ``steps`` is the parameter here, and ``fit`` turns
 #: it into epochs from the table's size. Model and optimiser are synthcity's defaults (MLP
 #: 3×256, lr 0.002 annealed to 0, AdamW weight decay 1e-4, 1000 diffusion steps).
 PAPER: dict[str, Any] = {
