@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,25 @@ def requirement_names(requirements: tuple[str, ...] | list[str]) -> list[str]:
         if m:
             names.append(m.group(1).lower())
     return names
+
+
+def start_isolated(
+    name: str,
+    target: str,
+    params: dict[str, Any],
+    requirements: Sequence[str],
+    log: Any = None,
+) -> IsolatedSynthesizer:
+    """Build (or reuse) the environment for ``requirements`` and start ``target``'s worker in
+    it; the lease is released if the start fails (``close`` releases it otherwise)."""
+    from bench.envs import ensure
+
+    lease = ensure(requirements, who=name, log=log)
+    try:
+        return IsolatedSynthesizer(name, target, params, lease).start()
+    except BaseException:
+        lease.release()
+        raise
 
 
 class IsolatedSynthesizer:

@@ -230,18 +230,12 @@ def _close(synth: Any) -> None:
 
 def _start_isolated(job: Job, cls: type) -> Any:
     """Build (or reuse) the environment for ``cls.requirements`` and start its worker."""
-    from bench.envs import ensure
-    from bench.isolated import IsolatedSynthesizer
+    from bench.isolated import start_isolated
 
     def say(msg: str) -> None:
         print(f"[{job.synthesizer}] {msg}", file=sys.stderr, flush=True)
 
-    lease = ensure(cls.requirements, who=job.synthesizer, log=say)
-    try:
-        return IsolatedSynthesizer(job.synthesizer, job.target, job.params, lease).start()
-    except BaseException:
-        lease.release()
-        raise
+    return start_isolated(job.synthesizer, job.target, job.params, cls.requirements, log=say)
 
 
 def _run_metric(name: str, metric: Metric, ctx: EvalContext, emit: Emit) -> None:

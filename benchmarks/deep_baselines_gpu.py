@@ -68,11 +68,9 @@ def build(name: str, cls: Any, params: dict[str, Any]) -> Any:
     """The synthesizer, in its isolated environment's worker if it declares requirements."""
     if not getattr(cls, "requirements", ()):
         return cls(**params)
-    from bench.envs import ensure
-    from bench.isolated import IsolatedSynthesizer
+    from bench.isolated import start_isolated
 
-    lease = ensure(cls.requirements, who=name)
-    return IsolatedSynthesizer(name, f"{cls.__module__}:{cls.__name__}", params, lease).start()
+    return start_isolated(name, f"{cls.__module__}:{cls.__name__}", params, cls.requirements)
 
 
 def timed_fit(
@@ -84,13 +82,13 @@ def timed_fit(
     synth.fit(data.train, data.schema, seed=seed)
     sync()
     wall = time.perf_counter() - start
-    if hasattr(synth, "lease"):  # isolated: the worker's own clock, without its start-up
+    if getattr(synth, "isolated", False):  # the worker's own clock, without its start-up
         return synth, float(synth.report()["fit_s"])
     return synth, wall
 
 
 def close(synth: Any) -> None:
-    if hasattr(synth, "close"):
+    if getattr(synth, "isolated", False):
         synth.close()
 
 
@@ -123,7 +121,7 @@ def measure(name: str, data: Any, seed: int, device: str) -> dict[str, Any]:
     sync()
     gen_s = time.perf_counter() - start
     peak_gpu = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
-    if hasattr(synth, "remote_peaks") and device == "cuda":  # the worker's GPU, not ours
+    if getattr(synth, "isolated", False) and device == "cuda":  # the worker's GPU, not ours
         peak_gpu = (synth.remote_peaks.get("peak_gpu_mb") or 0) / 1024
     report = synth.report()
     close(synth)

@@ -26,7 +26,7 @@ from pathlib import Path
 from adapters.tabddpm import QUICK, TabDDPM
 from bench.datasets import load_bundled
 from bench.envs import Env, ensure
-from bench.isolated import IsolatedSynthesizer
+from bench.isolated import start_isolated
 
 SEED = 1234
 
@@ -53,8 +53,9 @@ def main() -> None:
     n = len(data.train)
     times = {}
     t0 = time.perf_counter()
-    lease = ensure(TabDDPM.requirements, who="tabddpm", log=print)
-    synth = IsolatedSynthesizer("tabddpm", "adapters.tabddpm:TabDDPM", QUICK, lease).start()
+    synth = start_isolated(
+        "tabddpm", "adapters.tabddpm:TabDDPM", QUICK, TabDDPM.requirements, log=print
+    )
     times["start"] = time.perf_counter() - t0
     try:
         t0 = time.perf_counter()

@@ -18,7 +18,7 @@ import pytest
 from adapters.tabddpm import PAPER, QUICK, TabDDPM, epochs_for_steps
 from bench.datasets import load_bundled
 from bench.envs import ensure, run_python
-from bench.isolated import IsolatedSynthesizer
+from bench.isolated import start_isolated
 
 slow = pytest.mark.slow
 TARGET = "adapters.tabddpm:TabDDPM"
@@ -32,8 +32,7 @@ def environment() -> None:
 
 def _fit_generate(dataset: str, seed: int, n: int | None = None, **params) -> tuple:
     data = load_bundled(dataset)
-    lease = ensure(TabDDPM.requirements, who="tabddpm")
-    synth = IsolatedSynthesizer("tabddpm", TARGET, {**QUICK, **params}, lease).start()
+    synth = start_isolated("tabddpm", TARGET, {**QUICK, **params}, TabDDPM.requirements)
     try:
         synth.fit(data.train, data.schema, seed)
         table = synth.generate(n or len(data.train), seed)
