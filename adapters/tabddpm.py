@@ -234,14 +234,18 @@ class TabDDPM(Synthesizer):
 # ---- helpers ----------------------------------------------------------------------------------
 
 
+def batches_per_epoch(rows: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch of synthcity's loop: every batch, the last one short."""
+    return -(-rows // batch_size)
+
+
 def epochs_for_steps(steps: int, rows: int, batch_size: int) -> int:
-    """Epochs of synthcity's loop (all batches, the last one short) that give ``steps`` steps.
+    """Epochs of synthcity's loop that give ``steps`` optimiser steps.
 
     Rounded up, so training never stops short of ``steps``; it overshoots by fewer steps
     than an epoch has (none on a table smaller than a batch, where an epoch is one step).
     """
-    per_epoch = -(-rows // batch_size)
-    return max(1, -(-steps // per_epoch))
+    return max(1, -(-steps // batches_per_epoch(rows, batch_size)))
 
 
 @contextlib.contextmanager

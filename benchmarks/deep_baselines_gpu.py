@@ -43,7 +43,9 @@ def epoch_params(name: str, epochs: int, preset: dict[str, Any], rows: int) -> d
         ratio = preset["diffusion_epochs"] / preset["vae_epochs"]
         return {"vae_epochs": epochs, "diffusion_epochs": round(epochs * ratio)}
     if name == "tabddpm":  # whole epochs of optimiser steps
-        return {"steps": epochs * -(-rows // preset["batch_size"])}
+        from adapters.tabddpm import batches_per_epoch
+
+        return {"steps": epochs * batches_per_epoch(rows, preset["batch_size"])}
     return {"epochs": epochs}
 
 
@@ -139,7 +141,9 @@ def measure(name: str, data: Any, seed: int, device: str) -> dict[str, Any]:
         "peak_gpu_gib": None if peak_gpu is None else round(peak_gpu, 2),
     }
     if name == "tabddpm":
-        out["steps_per_epoch"] = -(-n // preset["batch_size"])
+        from adapters.tabddpm import batches_per_epoch
+
+        out["steps_per_epoch"] = batches_per_epoch(n, preset["batch_size"])
         out["isolated_env"] = report.get("isolated_env", {}).get("versions")
     if name == "tabsyn":  # its own clock per stage; setup is what the two stages leave out
         vae, diff = report["vae_s_per_epoch"], report["diffusion_s_per_epoch"]
