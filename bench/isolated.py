@@ -83,6 +83,22 @@ def start_isolated(
         raise
 
 
+def build(name: str, cls: type, params: dict[str, Any], log: Any = None) -> Any:
+    """``cls(**params)`` here, or its worker in its own environment if ``cls`` declares
+    ``requirements``: the one choice every script that fits synthesizers makes."""
+    requirements = getattr(cls, "requirements", ())
+    if not requirements:
+        return cls(**params)
+    target = f"{cls.__module__}:{cls.__name__}"
+    return start_isolated(name, target, params, requirements, log=log)
+
+
+def close(synth: Any) -> None:
+    """End an isolated synthesizer's worker and release its environment (else nothing)."""
+    if getattr(synth, "isolated", False):
+        synth.close()
+
+
 class IsolatedSynthesizer:
     """A synthesizer class of ``target`` that runs in ``lease``'s environment.
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.isolated import close as close_isolated
 from bench.jobs import Job
 from bench.metrics.base import EvalContext, Metric, NotApplicable
 from bench.metrics.coerce import coerce
@@ -156,7 +157,7 @@ def run_job(
                 syn_raw = read_parquet(job.artifact)
         else:
             synth, syn_raw = _fit_generate_save(job, cls, schema, data["train"], emit)
-            _close(synth)  # frees an isolated worker's memory before the metrics run
+            close_isolated(synth)  # frees an isolated worker's memory before the metrics run
         with phase("coerce", emit):
             coerced = coerce(syn_raw, schema)
     except PhaseFailed:
@@ -217,15 +218,9 @@ def _fit_generate_save(
                 }
             )
     except BaseException:
-        _close(synth)
+        close_isolated(synth)
         raise
     return synth, syn_raw
-
-
-def _close(synth: Any) -> None:
-    """End an isolated synthesizer's worker process and release its environment."""
-    if getattr(synth, "isolated", False):
-        synth.close()
 
 
 def _start_isolated(job: Job, cls: type) -> Any:

@@ -33,6 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.isolated import build, close
+
 #: epochs of the two timed fits, per synthesizer (name -> (E1, E2) of its epoch parameter)
 SHORT = {"tvae": (2, 12), "ctabgan": (1, 6), "tabsyn": (20, 120), "tabddpm": (5, 50)}
 
@@ -66,15 +68,6 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def build(name: str, cls: Any, params: dict[str, Any]) -> Any:
-    """The synthesizer, in its isolated environment's worker if it declares requirements."""
-    if not getattr(cls, "requirements", ()):
-        return cls(**params)
-    from bench.isolated import start_isolated
-
-    return start_isolated(name, f"{cls.__module__}:{cls.__name__}", params, cls.requirements)
-
-
 def timed_fit(
     name: str, cls: Any, params: dict[str, Any], data: Any, seed: int
 ) -> tuple[Any, float]:
@@ -87,11 +80,6 @@ def timed_fit(
     if getattr(synth, "isolated", False):  # the worker's own clock, without its start-up
         return synth, float(synth.report()["fit_s"])
     return synth, wall
-
-
-def close(synth: Any) -> None:
-    if getattr(synth, "isolated", False):
-        synth.close()
 
 
 def measure(name: str, data: Any, seed: int, device: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ processes). The slow ones build one real environment, shared by the module.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing as mp
 import os
@@ -366,3 +367,34 @@ def test_run_python_runs_code_in_the_environment(toy_root):
     version, word = res.stdout.split()
     assert version.startswith("1.") and word == "hello"
     assert sys.executable not in res.stdout
+
+
+@pytest.mark.slow
+def test_build_runs_a_class_with_requirements_in_its_env_and_others_here(toy_root, monkeypatch):
+    from adapters.smote import SMOTE
+    from bench.datasets import load_bundled
+    from bench.isolated import build, close
+
+    from envtoys import NumpyOne
+
+    monkeypatch.setenv("BENCH_ENVS_DIR", str(toy_root))
+    data = load_bundled("german")
+    here = build("smote", SMOTE, {})
+    assert isinstance(here, SMOTE)
+    close(here)  # nothing to end for an in-process synthesizer
+
+    def lease_free() -> bool:
+        with envs._flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB) as got:
+            return bool(got)
+
+    lock = Env.for_requirements(TOY_REQUIREMENTS, toy_root).lock_path
+    synth = build("numpyone", NumpyOne, {})
+    try:
+        assert synth.isolated and not lease_free()
+        synth.fit(data.train, data.schema, seed=1)
+        assert len(synth.generate(5, seed=1)) == 5
+        report = synth.report()
+        assert report["numpy"].startswith("1.") and report["pid"] != os.getpid()
+    finally:
+        close(synth)
+    assert lease_free()
