@@ -47,7 +47,8 @@ def status_table(store: Store) -> str:
                 if m.status in ("ok", "nan")
                 else f"{m.metric}:{m.status}"
             )
-        status = job.status if job.status == "ok" else f"{job.status}: {str(job.error)[:60]}"
+        has_error = job.status != "ok" and isinstance(job.error, str) and job.error != ""
+        status = f"{job.status}: {job.error[:60]}" if has_error else job.status
         rows.append(
             [
                 job.dataset,

@@ -247,3 +247,26 @@ def test_llm_and_device_reach_only_synthesizers_that_take_them():
     assert got["harmonic"]["llm"] == "/models/llama" and got["harmonic"]["device"] == "cpu"
     assert got["harmonic"]["epochs"] == 1 and got["harmonic"]["lora_r"] == 16
     assert got["smote"] == {}
+
+
+def test_status_table_gives_a_failed_jobs_reason_and_a_running_job_its_bare_status(tmp_path):
+    from bench.status import status_table
+
+    from fabricate import Run, fabricate
+
+    fabricate(
+        tmp_path,
+        [
+            Run("german", "smote", 1, {"dm": 0.0}),
+            Run("german", "tvae", 1, status="error", error="ValueError: toy failure in fit"),
+            Run("german", "tabsyn", 1, status="running"),
+        ],
+    )
+    store = Store(tmp_path)
+    try:
+        lines = {line.split()[1]: line for line in status_table(store).splitlines()[3:-1]}
+    finally:
+        store.close()
+    assert lines["tvae"].split()[3:6] == ["error:", "ValueError:", "toy"]
+    assert lines["tabsyn"].split()[3] == "running" and "None" not in lines["tabsyn"]
+    assert lines["smote"].split()[3] == "ok" and "dm=0" in lines["smote"]
