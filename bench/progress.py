@@ -1,10 +1,12 @@
-"""Live progress: one rewritten status line on a terminal, plain log lines otherwise."""
+"""Live progress: the runner's view of its jobs (one rewritten status line on a terminal,
+plain log lines otherwise), and :class:`EpochLog`, a training loop's view of its epochs."""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from bench.jobs import Job
@@ -95,3 +97,48 @@ class Progress:
         if self.tty:
             self.stream.write("\r\033[K")
             self.stream.flush()
+
+
+class EpochLog:
+    """Epoch lines for a long training loop, in the job's log (a job's stderr goes there).
+
+    Call it once per finished epoch with that epoch's losses. It writes the first epoch, then
+    at most one line every ``every_s`` seconds, then the last epoch, each with the time spent
+    and the time left at the average pace so far::
+
+        ctabgan: epoch 120/150  d 1.3201  g 0.7154  (02:10, about 00:33 left)
+
+    so that a fit of hours shows where it is without filling the log.
+    """
+
+    def __init__(
+        self,
+        who: str,
+        total: int,
+        every_s: float = 30.0,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.who = who
+        self.total = total
+        self.every_s = every_s
+        self.stream = stream
+        self.clock = clock
+        self.t0 = clock()
+        self.last: float | None = None
+
+    def __call__(self, epoch: int, **losses: float) -> None:
+        """``epoch`` counts from 1; ``losses`` are printed in the order given."""
+        now = self.clock()
+        due = self.last is None or now - self.last >= self.every_s or epoch >= self.total
+        if not due:
+            return
+        self.last = now
+        spent = now - self.t0
+        left = spent / max(epoch, 1) * max(self.total - epoch, 0)
+        parts = [f"epoch {epoch}/{self.total}", *(f"{k} {v:.4f}" for k, v in losses.items())]
+        stream = self.stream or sys.stderr
+        stream.write(
+            f"{self.who}: {'  '.join(parts)}  ({_fmt_s(spent)}, about {_fmt_s(left)} left)\n"
+        )
+        stream.flush()

@@ -230,9 +230,11 @@ TINY = {
 }
 
 
-def test_tiny_fit_generate_contract_and_report() -> None:
+def test_tiny_fit_generate_contract_and_report(capsys: pytest.CaptureFixture[str]) -> None:
     train, schema = _table(120, 1), _schema()
     synth = CTABGAN(**TINY).fit(train, schema, seed=3)
+    epochs = [line for line in capsys.readouterr().err.splitlines() if "ctabgan: epoch" in line]
+    assert epochs and epochs[-1].startswith(f"ctabgan: epoch {TINY['epochs']}/{TINY['epochs']}")
     out = synth.generate(77, seed=5)
     check_contract(out, train, schema, 77, in_range=True)
     assert synth.generate(0, seed=5).dtypes.equals(train.dtypes)

@@ -247,9 +247,12 @@ def test_presets_and_params() -> None:
         TabSyn().generate(3, seed=0)
 
 
-def test_tiny_fit_generate_mixed_table_is_seeded() -> None:
+def test_tiny_fit_generate_mixed_table_is_seeded(capsys: pytest.CaptureFixture[str]) -> None:
     table, schema = _mixed_table()
     model = TabSyn(device="cpu", **TINY).fit(table, schema, seed=3)
+    log = capsys.readouterr().err
+    for stage, epochs in (("vae", TINY["vae_epochs"]), ("diffusion", TINY["diffusion_epochs"])):
+        assert f"tabsyn {stage}: epoch {epochs}/{epochs}" in log
     out = model.generate(37, seed=5)
     _check_output(out, schema, 37)
     again = TabSyn(device="cpu", **TINY).fit(table, schema, seed=3).generate(37, seed=5)

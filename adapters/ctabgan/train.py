@@ -49,6 +49,7 @@ from adapters.ctabgan.networks import (
 )
 from adapters.ctabgan.sampler import Condition, ConditionalSampler
 from adapters.ctabgan.transformer import Span
+from bench.progress import EpochLog
 
 EPS = 1e-4  # inside the logs of the GAN loss
 
@@ -136,7 +137,8 @@ def train(
         feat_idx = torch.as_tensor(features, device=device)
         history: dict[str, list[float]] = {"d": [], "g": [], "info": [], "class": [], "c": []}
         steps = max(1, math.ceil(len(data) / config.batch_size))
-        for _ in range(config.epochs):
+        log = EpochLog("ctabgan", config.epochs)
+        for epoch in range(1, config.epochs + 1):
             sums = dict.fromkeys(history, 0.0)
             for _ in range(steps):
                 losses = _step(
@@ -146,6 +148,7 @@ def train(
                     sums[k] += v
             for k in history:
                 history[k].append(sums[k] / steps)
+            log(epoch, **{k: v[-1] for k, v in history.items() if k in ("d", "g", "class")})
     gen.eval()
     return Trained(
         gen,

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from bench.progress import EpochLog
+
 SIGMA_DATA = 0.5
 P_MEAN = -1.2
 P_STD = 1.2
@@ -139,7 +141,8 @@ def train_diffusion(
     history = DiffusionHistory()
     n = len(z)
     denoiser.train()
-    for _ in range(epochs):
+    log = EpochLog("tabsyn diffusion", epochs)
+    for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator).to(z.device)
         total = 0.0
         for start in range(0, n, batch_size):
@@ -150,6 +153,7 @@ def train_diffusion(
             optimizer.step()
             total += loss.item() * len(batch)
         history.loss.append(total / n)
+        log(epoch, loss=history.loss[-1])
     denoiser.eval()
     return history
 

@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bench.progress import EpochLog
+
 
 class BetaSchedule:
     """The paper's adaptive KL weight: decay on a reconstruction plateau, floor at beta_min."""
@@ -197,7 +199,8 @@ def train_vae(
     history = VAEHistory()
     n = len(x_num)
     model.train()
-    for _ in range(epochs):
+    log = EpochLog("tabsyn vae", epochs)
+    for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator).to(x_num.device)
         recon_sum = kl_sum = 0.0
         beta = schedule.beta
@@ -214,6 +217,7 @@ def train_vae(
         history.kl.append(kl_sum / n)
         history.beta.append(beta)
         schedule.step(recon_sum / n)
+        log(epoch, recon=recon_sum / n, kl=kl_sum / n, beta=beta)
     history.decays = schedule.decays
     model.eval()
     return history
