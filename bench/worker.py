@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -282,14 +285,36 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             import ctypes
-            import signal
 
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _die_with_runner(conn: Any) -> None:
+    """Kill this job as soon as the runner is gone, in the middle of a phase too.
+
+    The job's parent is the fork server, not the runner, and the fork server lives as long as
+    any job it started, so the parent-death signal alone would leave a job fitting for hours
+    after its runner was killed. ``conn`` is the write end of a pipe whose read end only the
+    runner holds: on Linux, poll reports POLLERR on it the moment that end is closed, which
+    the kernel does when the runner dies, however it dies.
+    """
+    if not hasattr(select, "poll"):
+        return
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLERR)
+        while not poller.poll():
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="die-with-runner", daemon=True).start()
 
 
 def child_main(job_dict: dict[str, Any], conn: Any, resume: bool, skip_metrics: list[str]) -> None:
     """multiprocessing target: redirect output to the job's log, run, send events on ``conn``."""
     _die_with_parent()
+    _die_with_runner(conn)
     job = Job.from_dict(job_dict)
     Path(job.log).parent.mkdir(parents=True, exist_ok=True)
     log = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

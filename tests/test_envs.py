@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -341,17 +342,42 @@ def test_a_timeout_kills_the_isolated_worker_too(toy_root, tmp_path, bench_cli):
     assert res.returncode == 1
     ((status, error),) = _store(out, "SELECT status, error FROM jobs")
     assert status == "timeout" and "fit exceeded its 4 s limit" in error
-    pid = int(pid_file.read_text())
+    _assert_gone_soon(int(pid_file.read_text()), "its job")
+
+
+def _assert_gone_soon(pid: int, what: str) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
             if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                break
+                return
         except psutil.NoSuchProcess:
-            break
+            return
         time.sleep(0.1)
-    else:
-        pytest.fail(f"the isolated worker {pid} outlived its job")
+    pytest.fail(f"the isolated worker {pid} outlived {what}")
+
+
+@pytest.mark.slow
+def test_a_killed_runner_takes_the_isolated_worker_with_it(toy_root, tmp_path):
+    from conftest import TESTS
+
+    pid_file = tmp_path / "pid"
+    args = [sys.executable, "-m", "bench", "run", "--datasets", "diabetes"]
+    args += ["--synthesizers", "envtoys:NumpyOne", "--param", "numpyone.delay=120"]
+    args += ["--param", f"numpyone.pid_file={pid_file}", "--metrics", "dm"]
+    args += ["--out", str(tmp_path / "out")]
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "BENCH_ENVS_DIR": str(toy_root)}
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not pid_file.exists() and time.monotonic() < deadline:  # written when fit starts
+        time.sleep(0.1)
+    assert pid_file.exists(), "the isolated fit never started"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _assert_gone_soon(int(pid_file.read_text()), "its runner")
 
 
 @pytest.mark.slow

@@ -68,3 +68,27 @@ def test_sigkill_mid_grid_then_resume(tmp_path):
     assert again.returncode == 0, again.stderr
     assert f"{finished} already done, {8 - finished} to run" in again.stderr
     assert _ok_jobs(out / "results.sqlite") == 8
+
+
+def test_a_killed_runner_takes_a_long_running_job_with_it(tmp_path):
+    """The job's process must not go on fitting for the rest of its delay (here 120 s)."""
+    out = tmp_path / "res"
+    args = [sys.executable, "-m", "bench", "run", "--datasets", "diabetes"]
+    args += ["--synthesizers", "toys:Bootstrap", "--param", "bootstrap.delay=120"]
+    args += ["--metrics", "dm", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    runner = psutil.Process(proc.pid)
+    deadline = time.time() + 60
+    jobs: list[psutil.Process] = []
+    while not jobs and time.time() < deadline:  # the fork server's child is the job
+        jobs = [p for p in runner.children(recursive=True) if p.ppid() != proc.pid]
+        time.sleep(0.1)
+    assert jobs, "the job never started"
+    time.sleep(1.0)  # well inside its fit
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _gone, alive = psutil.wait_procs(jobs, timeout=10)
+    assert not alive, f"the job outlived its runner: {alive}"
