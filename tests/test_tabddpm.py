@@ -71,8 +71,8 @@ def test_german_quick_has_the_schema():
     assert report["isolated_env"]["versions"]["synthcity"] == "0.2.12"
     assert report["isolated_env"]["versions"]["torch"].startswith("2.2.")
     assert report["device"] == "cpu" and math.isfinite(report["final_loss"]["loss"])
-    # 1,000 steps of batch 256 on 700 rows: 3 batches an epoch, 334 epochs
-    assert report["epochs"] == 334
+    # 3,000 steps of batch 256 on 700 rows: 3 batches an epoch, 1,000 epochs
+    assert report["epochs"] == 1000
     # categorical columns keep several categories (a collapsed model would not)
     many = [c.name for c in data.schema.features if c.categories and len(c.categories) >= 4]
     assert all(table[c].nunique() >= 2 for c in many)
@@ -101,7 +101,8 @@ def test_parameters_are_checked_where_the_run_is_planned():
     [
         (30_000, 700, 1024, 30_000),  # German at the paper preset: one batch an epoch
         (30_000, 26_048, 1024, 1154),  # Adult: 26 batches an epoch, 30,004 steps
-        (1000, 700, 256, 334),  # German at the quick preset: 3 batches, 1,002 steps
+        (3000, 700, 256, 1000),  # German at the quick preset: 3 batches an epoch
+        (1000, 700, 256, 334),  # not a whole number of epochs: 1,002 steps
         (1000, 512, 256, 500),  # exact division: no extra epoch
         (1, 10_000, 256, 1),  # fewer steps than one epoch still trains one epoch
     ],
