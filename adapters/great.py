@@ -503,6 +503,7 @@ class GReaT(Synthesizer):
             self.text_.read_rows,
             batch_size=self.gen_batch_size,
             budget=self.retry_budget,
+            who="great sampling",
         )
         self.sample_report_ = report.to_dict()
         if len(table) < n:

@@ -156,6 +156,7 @@ class Harmonic(Synthesizer):
             micro_batch=self.micro_batch,
             max_length=self.max_length,
             seed=seed,
+            who="harmonic",
         )
         tok = self.backbone_.tokenizer
         longest = max(len(tok(o, add_special_tokens=False)["input_ids"]) for o in outputs)
@@ -227,6 +228,7 @@ class Harmonic(Synthesizer):
             lambda texts: parse_rows(texts, self.schema_),
             batch_size=self.gen_batch_size * 4,
             budget=self.retry_budget,
+            who="harmonic sampling",
         )
         self.sample_report_ = report.to_dict()
         if table.empty:

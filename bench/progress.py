@@ -1,5 +1,5 @@
 """Live progress: the runner's view of its jobs (one rewritten status line on a terminal,
-plain log lines otherwise), and :class:`EpochLog`, a training loop's view of its epochs."""
+plain log lines otherwise), and :class:`ProgressLog`, a long loop's view of itself."""
 
 from __future__ import annotations
 
@@ -99,12 +99,13 @@ class Progress:
             self.stream.flush()
 
 
-class EpochLog:
-    """Epoch lines for a long training loop, in the job's log (a job's stderr goes there).
+class ProgressLog:
+    """Progress lines for a long loop, in the job's log (a job's stderr goes there).
 
-    Call it once per finished epoch with that epoch's losses. It writes the first epoch, then
-    at most one line every ``every_s`` seconds, then the last epoch, each with the time spent
-    and the time left at the average pace so far::
+    Call it each time a unit of ``total`` is done (an epoch, an optimiser step, a valid row),
+    with the figures worth seeing. It writes the first call, then at most one line every
+    ``every_s`` seconds, then the last unit, each with the time spent and the time left at the
+    average pace so far::
 
         ctabgan: epoch 120/150  d 1.3201  g 0.7154  (02:10, about 00:33 left)
 
@@ -115,28 +116,30 @@ class EpochLog:
         self,
         who: str,
         total: int,
+        unit: str = "epoch",
         every_s: float = 30.0,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.who = who
         self.total = total
+        self.unit = unit
         self.every_s = every_s
         self.stream = stream
         self.clock = clock
         self.t0 = clock()
         self.last: float | None = None
 
-    def __call__(self, epoch: int, **losses: float) -> None:
-        """``epoch`` counts from 1; ``losses`` are printed in the order given."""
+    def __call__(self, done: int, **figures: float) -> None:
+        """``done`` units of ``total`` are finished; ``figures`` are printed in order."""
         now = self.clock()
-        due = self.last is None or now - self.last >= self.every_s or epoch >= self.total
+        due = self.last is None or now - self.last >= self.every_s or done >= self.total
         if not due:
             return
         self.last = now
         spent = now - self.t0
-        left = spent / max(epoch, 1) * max(self.total - epoch, 0)
-        parts = [f"epoch {epoch}/{self.total}", *(f"{k} {v:.4f}" for k, v in losses.items())]
+        left = spent / max(done, 1) * max(self.total - done, 0)
+        parts = [f"{self.unit} {done}/{self.total}", *(f"{k} {v:.4f}" for k, v in figures.items())]
         stream = self.stream or sys.stderr
         stream.write(
             f"{self.who}: {'  '.join(parts)}  ({_fmt_s(spent)}, about {_fmt_s(left)} left)\n"

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.progress import ProgressLog
 from harmonic.template import prompt_text
 
 
@@ -153,17 +154,19 @@ def sample_rows(
     *,
     batch_size: int,
     budget: float = 3.0,
+    who: str = "sampling",
 ) -> tuple[pd.DataFrame, SampleReport]:
     """Generate until ``n`` valid rows exist or ``budget × n`` prompts were spent.
 
     ``make_prompts(count, round)`` gives fresh prompts (the round number keeps their
     randomness new), ``generate(prompts, round)`` the continuations, ``parse`` the valid rows
-    and the invalid reasons.
+    and the invalid reasons. ``who`` names the loop in its progress lines (stderr).
     """
     report = SampleReport(requested=n)
     tables: list[pd.DataFrame] = []
     limit = max(int(budget * n), n)
     t0 = time.perf_counter()
+    log = ProgressLog(who, n, unit="valid rows")
     round_ = 0
     while report.valid < n and report.prompts < limit:
         want = min(batch_size, limit - report.prompts, max(n - report.valid, 1) * 2)
@@ -175,6 +178,7 @@ def sample_rows(
         report.valid += len(rows)
         report.generated_valid += len(rows)
         round_ += 1
+        log(min(report.valid, n), valid_rate=report.generated_valid / report.prompts)
     report.seconds = time.perf_counter() - t0
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     table = table.head(n).reset_index(drop=True)

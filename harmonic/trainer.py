@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.progress import ProgressLog
 from harmonic.template import encode_pair
 
 
@@ -67,10 +68,12 @@ def fine_tune(
     warmup: float = 0.01,
     seed: int = 0,
     template: bool = True,
+    who: str = "fine-tune",
 ) -> TrainStats:
     """Train ``backbone.model`` in place on (prompt, output) pairs.
 
     ``template=False`` uses the prompts as they are (see :func:`harmonic.template.prompt_text`).
+    ``who`` names the loop in its progress lines (stderr: the job's log).
     """
     import numpy as np
     import torch
@@ -92,6 +95,7 @@ def fine_tune(
     optim = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = get_cosine_schedule_with_warmup(optim, math.ceil(warmup * total), total)
     use_bf16 = device == "cuda"
+    log = ProgressLog(who, total, unit="step")
     model.train()
     losses: list[float] = []
     tokens = 0
@@ -124,6 +128,7 @@ def fine_tune(
             optim.step()
             sched.step()
             losses.append(step_loss)
+            log(len(losses), loss=step_loss)
     model.eval()
     return TrainStats(
         len(pairs),

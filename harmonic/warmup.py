@@ -64,4 +64,5 @@ def warm_up(backbone: Any, texts: list[str], *, lr: float, batch_size: int, seed
         batch_size=batch_size,
         micro_batch=batch_size,
         seed=seed,
+        who="harmonic warm-up",
     )

@@ -48,7 +48,7 @@ def test_long_prompts_are_cut_from_the_start_never_the_output(tiny):
     assert tok.decode(kept[:-1]) == output
 
 
-def test_training_lowers_the_loss(tiny):
+def test_training_lowers_the_loss(tiny, capsys):
     from harmonic.trainer import fine_tune
 
     stats = fine_tune(
@@ -62,6 +62,9 @@ def test_training_lowers_the_loss(tiny):
     )
     assert stats.loss_last < stats.loss_first / 2
     assert stats.tokens > 0 and stats.steps == 12
+    lines = capsys.readouterr().err.splitlines()  # progress: the first step and the last
+    assert lines[0].startswith("fine-tune: step 1/12  loss ")
+    assert lines[-1].startswith(f"fine-tune: step 12/12  loss {stats.loss_last:.4f}")
 
 
 @given(st.text(max_size=40))
@@ -77,7 +80,7 @@ def test_first_object_end_respects_strings():
     assert first_object_end('{"a": "1"') is None
 
 
-def test_sampling_retries_until_n_valid_or_budget():
+def test_sampling_retries_until_n_valid_or_budget(capsys):
     calls = []
 
     def parse(texts):
@@ -88,8 +91,11 @@ def test_sampling_retries_until_n_valid_or_budget():
         calls.append(len(prompts))
         return ["ok" if i % 2 else "junk" for i in range(len(prompts))]
 
-    table, report = sample_rows(10, lambda n, r: ["p"] * n, generate, parse, batch_size=8)
+    table, report = sample_rows(
+        10, lambda n, r: ["p"] * n, generate, parse, batch_size=8, who="toy sampling"
+    )
     assert len(table) == 10 and report.valid == 10 and report.invalid["bad_json"] >= 10
+    assert "toy sampling: valid rows 10/10  valid_rate 0.5000" in capsys.readouterr().err
     d = report.to_dict()
     assert d["valid_rate"] == report.generated_valid / report.prompts == 0.5
     table, report = sample_rows(

@@ -1,10 +1,10 @@
-"""EpochLog: a long fit's epochs reach the job's log at a bounded rate."""
+"""ProgressLog: a long fit's epochs reach the job's log at a bounded rate."""
 
 from __future__ import annotations
 
 import io
 
-from bench.progress import EpochLog
+from bench.progress import ProgressLog
 
 
 class Clock:
@@ -17,7 +17,7 @@ class Clock:
 
 def test_first_then_at_most_every_interval_then_last() -> None:
     clock, out = Clock(), io.StringIO()
-    log = EpochLog("toy", total=10, every_s=30.0, stream=out, clock=clock)
+    log = ProgressLog("toy", total=10, every_s=30.0, stream=out, clock=clock)
     for epoch in range(1, 11):
         clock.now += 10.0  # each epoch takes 10 s
         log(epoch, loss=1.0 / epoch)
@@ -31,7 +31,7 @@ def test_first_then_at_most_every_interval_then_last() -> None:
 
 def test_losses_in_the_order_given_and_none_at_all() -> None:
     out = io.StringIO()
-    log = EpochLog("gan", total=2, stream=out, clock=Clock())
+    log = ProgressLog("gan", total=2, stream=out, clock=Clock())
     log(1, d=1.5, g=-0.25)
     log(2)
     assert out.getvalue().splitlines() == [

@@ -49,7 +49,7 @@ from adapters.ctabgan.networks import (
 )
 from adapters.ctabgan.sampler import Condition, ConditionalSampler
 from adapters.ctabgan.transformer import Span
-from bench.progress import EpochLog
+from bench.progress import ProgressLog
 
 EPS = 1e-4  # inside the logs of the GAN loss
 
@@ -137,7 +137,7 @@ def train(
         feat_idx = torch.as_tensor(features, device=device)
         history: dict[str, list[float]] = {"d": [], "g": [], "info": [], "class": [], "c": []}
         steps = max(1, math.ceil(len(data) / config.batch_size))
-        log = EpochLog("ctabgan", config.epochs)
+        log = ProgressLog("ctabgan", config.epochs)
         for epoch in range(1, config.epochs + 1):
             sums = dict.fromkeys(history, 0.0)
             for _ in range(steps):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from bench.progress import EpochLog
+from bench.progress import ProgressLog
 
 SIGMA_DATA = 0.5
 P_MEAN = -1.2
@@ -141,7 +141,7 @@ def train_diffusion(
     history = DiffusionHistory()
     n = len(z)
     denoiser.train()
-    log = EpochLog("tabsyn diffusion", epochs)
+    log = ProgressLog("tabsyn diffusion", epochs)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator).to(z.device)
         total = 0.0

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.progress import EpochLog
+from bench.progress import ProgressLog
 
 
 class BetaSchedule:
@@ -199,7 +199,7 @@ def train_vae(
     history = VAEHistory()
     n = len(x_num)
     model.train()
-    log = EpochLog("tabsyn vae", epochs)
+    log = ProgressLog("tabsyn vae", epochs)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator).to(x_num.device)
         recon_sum = kl_sum = 0.0

@@ -520,6 +520,7 @@ class LLMEfficacy(Metric):
             micro_batch=cfg["micro_batch"],
             max_length=cfg["max_length"],
             seed=seed,
+            who="lle",
             template=False,
         )
         per_epoch = max(1, stats.steps // max(1, stats.epochs))
