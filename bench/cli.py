@@ -583,7 +583,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the jobs and metrics this command would run, and run nothing",
     )
-    r.add_argument("--workers", type=int, metavar="N", help="jobs at once (default 1)")
+    r.add_argument(
+        "--workers",
+        metavar="N",
+        help="jobs at once: a number, or 'auto' for one per core; each job gets an equal "
+        "share of the cores (default: auto at the quick preset, 1 at the paper preset)",
+    )
     r.add_argument(
         "--llm",
         metavar="ID_OR_PATH",

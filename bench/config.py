@@ -8,7 +8,7 @@ A config file holds any of these keys (all optional)::
     seeds = [1234, 1235, 1236]
     rows = 1000                         # rows to generate; default: size of the train split
     metrics = ["dm"]
-    workers = 1                         # jobs at once on this machine
+    workers = "auto"                    # jobs at once here: a number, or "auto" (one a core)
     llm = "tiny"                        # LLM backbone: tiny (offline), a hub id or a path
     device = "auto"                     # auto | cpu | cuda
     memory_limit = "8GiB"               # per job; over it the job is killed and marked oom
@@ -44,18 +44,24 @@ from bench.toml import read_toml
 
 PAPER_SEEDS = (1234, 1235, 1236)
 DEFAULT_OUT = "bench-results"
+#: ``workers = "auto"``: one job per usable core, within memory (:func:`bench.cores.auto_workers`)
+AUTO = "auto"
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # a laptop-sized run: two small datasets, one seed, each synthesizer's quick settings
+    # a laptop-sized run: two small datasets, one seed, each synthesizer's quick settings,
+    # as many jobs at once as there are cores (most quick fits and metrics use one thread)
     "quick": {
         "datasets": ["german", "diabetes"],
         "seeds": [PAPER_SEEDS[0]],
+        "workers": AUTO,
         "limits": {"fit": 1800, "generate": 900, "metric": 900, "io": 300, "lle": 900},
     },
-    # the paper's grid: all four datasets, three seeds, each synthesizer's published settings
+    # the paper's grid: all four datasets, three seeds, each synthesizer's published settings,
+    # one job at a time (a 7B model fills a GPU)
     "paper": {
         "datasets": list(BUNDLED),
         "seeds": list(PAPER_SEEDS),
+        "workers": 1,
         "limits": {
             "fit": 48 * 3600,
             "generate": 12 * 3600,
@@ -82,7 +88,7 @@ class RunConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     limits: dict[str, float | None] = field(default_factory=dict)
     memory_limit_mb: float | None = None
-    workers: int = 1
+    workers: int | str = 1  # a number, or AUTO
     llm: str | None = None  # backbone of every LLM-based synthesizer in the run
     device: str | None = None  # auto | cpu | cuda, for synthesizers that take one
     out: str = DEFAULT_OUT
@@ -104,6 +110,19 @@ def parse_size_mb(text: str | float | int) -> float:
         raise UserError(f"memory size '{text}' is not understood: write e.g. 8GiB or 512MiB")
     scale = {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}[m.group(2).upper()]
     return float(m.group(1)) * scale
+
+
+def parse_workers(value: Any) -> int | str:
+    """``workers``: a positive integer, or "auto" (one job per core)."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        workers = 0
+    if isinstance(value, bool) or workers < 1 or str(value).strip() != str(workers):
+        raise UserError(f"workers must be a positive integer or 'auto', got {value!r}")
+    return workers
 
 
 def _list(value: Any, key: str) -> list[Any]:
@@ -182,9 +201,7 @@ def build_config(file: str | None = None, **cli: Any) -> RunConfig:
     rows = pick("rows")
     if rows is not None and (not isinstance(rows, int) or rows < 1):
         raise UserError(f"rows must be a positive integer, got {rows!r}")
-    workers = int(pick("workers", 1))
-    if workers < 1:
-        raise UserError(f"workers must be at least 1, got {workers}")
+    workers = parse_workers(pick("workers", defaults["workers"]))
     synths = pick("synthesizers")
     metrics = pick("metrics")
     return RunConfig(

@@ -3,9 +3,10 @@
 :class:`Executor` is the seam for other engines: an implementation receives plain
 :class:`~bench.jobs.Job` objects, runs :func:`bench.worker.run_job` somewhere, feeds every
 event it emits to ``on_event`` and yields one finished :class:`~bench.jobs.JobRecord` per
-job. :class:`LocalExecutor` runs each job in its own child process on this machine and
-enforces per-phase time limits and a memory limit from the parent, so a hung or runaway
-synthesizer is killed and recorded while the grid goes on.
+job. :class:`LocalExecutor` runs each job in its own child process on this machine, gives
+it an equal share of the cores (:mod:`bench.cores`) and enforces per-phase time limits and
+a memory limit from the parent, so a hung or runaway synthesizer is killed and recorded
+while the grid goes on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from bench.cores import share
 from bench.jobs import Job, JobRecord
 
 OnEvent = Callable[[Job, dict[str, Any]], None]
@@ -61,11 +63,13 @@ class LocalExecutor(Executor):
     """Each job in its own process, started from a pre-warmed fork server.
 
     The fork server imports pandas and the worker once, so a job starts in milliseconds
-    rather than paying for interpreter start-up and imports every time.
+    rather than paying for interpreter start-up and imports every time. Each job may use
+    ``threads`` CPU threads: the usable cores split evenly among ``max_workers``.
     """
 
     def __init__(self, max_workers: int = 1) -> None:
         self.max_workers = max(1, int(max_workers))
+        self.threads = share(self.max_workers)
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["bench.worker"])
 
@@ -78,7 +82,9 @@ class LocalExecutor(Executor):
 
         skip = sorted(record.metrics)
         proc = self._ctx.Process(
-            target=child_main, args=(job.to_dict(), child, resume, skip), daemon=True
+            target=child_main,
+            args=(job.to_dict(), child, resume, skip, self.threads),
+            daemon=True,
         )
         proc.start()
         child.close()

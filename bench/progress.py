@@ -61,7 +61,7 @@ class Progress:
         self.total = len(todo)
         self.stream.write(
             f"bench: {summary.planned} jobs planned, {summary.skipped} already done, "
-            f"{self.total} to run; results in {summary.out}\n"
+            f"{self.total} to run, {summary.workers} at a time; results in {summary.out}\n"
         )
         self.stream.flush()
         if self.tty and self.total:

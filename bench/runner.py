@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.config import RunConfig
+from bench.config import AUTO, RunConfig
+from bench.cores import auto_workers
 from bench.datasets import Dataset, load_bundled, load_user
 from bench.errors import UserError
 from bench.executor import Executor, LocalExecutor
 from bench.jobs import FAILED, Job, JobRecord, job_key
 from bench.registry import available, load, resolve
 from bench.store import Store
-from bench.synthesizer import Synthesizer
+from bench.synthesizer import SupportsPerplexity, Synthesizer
 from bench.tables import write_parquet
 
 CORE_PACKAGES = ("numpy", "pandas", "scikit-learn", "pyarrow")
@@ -58,6 +59,7 @@ class RunSummary:
     out: Path
     planned: int
     skipped: int
+    workers: int = 1  # jobs at once
     records: list[JobRecord] = field(default_factory=list)
 
     @property
@@ -216,6 +218,20 @@ def select(jobs: list[Job], store: Store, cfg: RunConfig) -> list[Job]:
     return todo
 
 
+def longest_first(jobs: list[Job]) -> list[Job]:
+    """The jobs in an order that ends a parallel grid sooner: the likely longest first, so
+    the short ones fill the other cores at the end instead of one long job running alone.
+
+    What is known before running: LLM-based synthesizers (they fine-tune and then sample a
+    language model) take longest, then more rows take longer; ties keep the grid's order.
+    """
+
+    def cost(job: Job) -> tuple[bool, int]:
+        return (not issubclass(load(job.target), SupportsPerplexity), -job.n_rows)
+
+    return sorted(jobs, key=cost)
+
+
 def run(
     cfg: RunConfig,
     progress: Any,
@@ -226,10 +242,13 @@ def run(
     out = Path(cfg.out).resolve()
     store = Store(out)
     todo = select(jobs, store, cfg)
-    summary = RunSummary(out, planned=len(jobs), skipped=len(jobs) - len(todo))
+    workers = auto_workers(len(todo)) if cfg.workers == AUTO else int(cfg.workers)
+    if workers > 1:
+        todo = longest_first(todo)
+    summary = RunSummary(out, planned=len(jobs), skipped=len(jobs) - len(todo), workers=workers)
     versions = package_versions(METRIC_PACKAGES)
     run_id = store.start_run(argv or sys.argv, cfg.preset, cfg.to_dict(), versions)
-    executor = executor or LocalExecutor(cfg.workers)
+    executor = executor or LocalExecutor(workers)
     progress.start(summary, todo)
 
     def on_event(job: Job, event: dict[str, Any]) -> None:

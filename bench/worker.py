@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.cores import limit as limit_threads
 from bench.isolated import close as close_isolated
 from bench.jobs import Job
 from bench.metrics.base import EvalContext, Metric, NotApplicable
@@ -311,8 +312,15 @@ def _die_with_runner(conn: Any) -> None:
     threading.Thread(target=watch, name="die-with-runner", daemon=True).start()
 
 
-def child_main(job_dict: dict[str, Any], conn: Any, resume: bool, skip_metrics: list[str]) -> None:
-    """multiprocessing target: redirect output to the job's log, run, send events on ``conn``."""
+def child_main(
+    job_dict: dict[str, Any],
+    conn: Any,
+    resume: bool,
+    skip_metrics: list[str],
+    threads: int,
+) -> None:
+    """multiprocessing target: redirect output to the job's log, cap its CPU threads at
+    ``threads`` (its share of the cores), run, send events on ``conn``."""
     _die_with_parent()
     _die_with_runner(conn)
     job = Job.from_dict(job_dict)
@@ -323,6 +331,7 @@ def child_main(job_dict: dict[str, Any], conn: Any, resume: bool, skip_metrics: 
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    limit_threads(threads)
     try:
         run_job(job, conn.send, resume, frozenset(skip_metrics))
     finally:

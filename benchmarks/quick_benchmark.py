@@ -2,7 +2,9 @@
 
 Target (issue 6): German and Diabetes, every synthesizer of the default grid, one seed, all
 metrics, in under 20 minutes on the 2-core machine, creating isolated environments excluded
-(build them first with ``bench envs create``; their ``env`` phase is reported apart).
+(build them first with ``bench envs create``; their ``env`` phase is reported apart). A bare
+``bench run`` runs one job per core (``--workers auto``); pass ``--workers 1`` to time it
+serially.
 
     python benchmarks/quick_benchmark.py [--out DIR] [extra bench run flags...]
 """
@@ -33,6 +35,7 @@ def main() -> None:
         )
         wall = time.perf_counter() - t0
         print(f"bench run: exit {res.returncode}, {wall:.0f} s wall, {os.cpu_count()} cores")
+        print(next((ln for ln in res.stderr.splitlines() if "jobs planned" in ln), ""))
         with sqlite3.connect(out / "results.sqlite") as db:
             jobs = db.execute(
                 "SELECT key, dataset, synthesizer, status FROM jobs ORDER BY dataset, synthesizer"

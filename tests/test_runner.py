@@ -166,7 +166,61 @@ def test_store_is_valid_sqlite_with_tidy_tables(tmp_path):
     assert summary["ran"] == 1 and summary["failed"] == 0
 
 
-@pytest.mark.parametrize("bad", [{"rows": 0}, {"workers": 0}, {"preset": "huge"}])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_job_gets_its_share_of_the_cores(tmp_path, workers):
+    from bench.cores import share, usable_cores
+
+    summary = _run(tmp_path, synthesizers=["toys:ThreadCounter"], metrics=["dm"], workers=workers)
+    assert summary.workers == workers
+    seen = json.loads(_jobs(tmp_path).loc["threadcounter", "report"])
+    assert seen == {"torch": share(workers), "blas": share(workers), "job": share(workers)}
+    assert share(workers) == max(1, usable_cores() // workers)
+
+
+def test_parallel_grids_start_llm_synthesizers_and_larger_tables_first(tmp_path):
+    from bench.runner import longest_first, plan
+
+    cfg = build_config(
+        out=str(tmp_path),
+        datasets=["diabetes", "german"],
+        synthesizers=["toys:Bootstrap", "toys:Memoriser"],
+        metrics=["dm"],
+    )
+    jobs, _ = plan(cfg)
+    order = [(j.synthesizer, j.dataset) for j in longest_first(jobs)]
+    assert order == [
+        ("memoriser", "german"),  # perplexity: an LLM-based synthesizer; 700 rows
+        ("memoriser", "diabetes"),  # 491 rows
+        ("bootstrap", "german"),
+        ("bootstrap", "diabetes"),
+    ]
+
+
+def test_workers_default_to_one_per_core_at_the_quick_preset_only(tmp_path):
+    from bench.config import AUTO
+    from bench.cores import auto_workers, usable_cores
+
+    assert build_config(out=str(tmp_path)).workers == AUTO
+    assert build_config(out=str(tmp_path), preset="paper").workers == 1
+    assert build_config(out=str(tmp_path), workers="3").workers == 3
+    assert build_config(out=str(tmp_path), preset="paper", workers="auto").workers == AUTO
+    assert 1 <= auto_workers(100) <= usable_cores()
+    assert auto_workers(1) == 1
+    summary = _run(tmp_path, synthesizers=["toys:Bootstrap", "original"], metrics=["dm"])
+    assert summary.workers == auto_workers(2)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"rows": 0},
+        {"workers": 0},
+        {"workers": "two"},
+        {"workers": 1.5},
+        {"workers": True},
+        {"preset": "huge"},
+    ],
+)
 def test_bad_run_settings_are_user_errors(tmp_path, bad):
     from bench.errors import UserError
 

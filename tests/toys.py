@@ -69,6 +69,28 @@ class Crashing(Bootstrap):
         os._exit(3)
 
 
+class ThreadCounter(Bootstrap):
+    """Reports the CPU threads its job may use, as torch, BLAS and the harness see them."""
+
+    name = "threadcounter"
+
+    def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> ThreadCounter:
+        import torch
+        from threadpoolctl import threadpool_info
+
+        from bench.cores import job_threads
+
+        self.seen_ = {
+            "torch": torch.get_num_threads(),
+            "blas": max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"),
+            "job": job_threads(),
+        }
+        return super().fit(train, schema, seed)
+
+    def report(self) -> dict:
+        return self.seen_
+
+
 class RowCount(Metric):
     """Rows returned over rows requested."""
 

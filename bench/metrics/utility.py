@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from bench.cores import job_threads
 from bench.metrics.base import EvalContext, Metric, MetricResult, NotApplicable
 from bench.schema import Schema
 
@@ -40,7 +41,8 @@ MAX_THREADS = 2
 
 
 def _threads() -> int:
-    return max(1, min(MAX_THREADS, os.cpu_count() or 1))
+    """At most :data:`MAX_THREADS`, within the job's share of the cores."""
+    return min(MAX_THREADS, job_threads())
 
 
 # ---- shared data handling -------------------------------------------------------------------
