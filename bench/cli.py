@@ -302,7 +302,7 @@ def _print_plan(cfg: Any) -> int:
     import tempfile
     from pathlib import Path
 
-    from bench.runner import plan, select
+    from bench.runner import jobs_at_once, plan, select
     from bench.store import Store
 
     out = Path(cfg.out)
@@ -322,7 +322,10 @@ def _print_plan(cfg: Any) -> int:
         print(f"  {job.dataset:<10} {job.synthesizer:<26} seed {job.seed:<6} {state}")
     metrics = " ".join(name for name, _target in jobs[0].metrics) if jobs else ""
     print(f"metrics: {metrics}")
-    print(f"{len(jobs)} jobs planned, {len(jobs) - len(todo)} already done, {len(todo)} to run")
+    print(
+        f"{len(jobs)} jobs planned, {len(jobs) - len(todo)} already done, {len(todo)} to run, "
+        f"{jobs_at_once(cfg, len(todo))} at a time"
+    )
     return 0
 
 

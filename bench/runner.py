@@ -218,6 +218,11 @@ def select(jobs: list[Job], store: Store, cfg: RunConfig) -> list[Job]:
     return todo
 
 
+def jobs_at_once(cfg: RunConfig, jobs: int) -> int:
+    """The run's ``workers`` as a number: ``auto`` resolved for ``jobs`` jobs on this machine."""
+    return auto_workers(jobs) if cfg.workers == AUTO else int(cfg.workers)
+
+
 def longest_first(jobs: list[Job]) -> list[Job]:
     """The jobs in an order that ends a parallel grid sooner: the likely longest first, so
     the short ones fill the other cores at the end instead of one long job running alone.
@@ -242,7 +247,7 @@ def run(
     out = Path(cfg.out).resolve()
     store = Store(out)
     todo = select(jobs, store, cfg)
-    workers = auto_workers(len(todo)) if cfg.workers == AUTO else int(cfg.workers)
+    workers = jobs_at_once(cfg, len(todo))
     if workers > 1:
         todo = longest_first(todo)
     summary = RunSummary(out, planned=len(jobs), skipped=len(jobs) - len(todo), workers=workers)

@@ -72,6 +72,7 @@ def test_german_with_original_smote_and_csv(tmp_path, bench_cli):
 
 def test_bench_run_without_arguments_is_the_quick_benchmark(tmp_path, bench_cli):
     """The plan only: running it all is benchmarks/quick_benchmark.py (minutes, not a test)."""
+    from bench.cores import auto_workers
     from bench.registry import available, load
 
     res = bench_cli("run", "--dry-run", cwd=tmp_path)
@@ -86,3 +87,4 @@ def test_bench_run_without_arguments_is_the_quick_benchmark(tmp_path, bench_cli)
     assert set(metrics) == set(available("metrics"))
     assert "preset quick" in res.stdout
     assert f"{len(grid)} jobs planned, 0 already done, {len(grid)} to run" in res.stdout
+    assert f"to run, {auto_workers(len(grid))} at a time" in res.stdout  # quick: one a core
