@@ -51,13 +51,13 @@ def limit(threads: int) -> None:
     """
     from threadpoolctl import threadpool_limits
 
-    n = str(max(1, int(threads)))
+    n = max(1, int(threads))
     for name in (ENV, "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = n
-    threadpool_limits(limits=int(n))
+        os.environ[name] = str(n)
+    threadpool_limits(limits=n)
     torch = sys.modules.get("torch")
     if torch is not None:
-        torch.set_num_threads(int(n))
+        torch.set_num_threads(n)
 
 
 def job_threads() -> int:
