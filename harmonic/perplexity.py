@@ -2,7 +2,8 @@
 
 PPL(x) = exp(mean negative log-likelihood of x's OUTPUT tokens and EOS) in nats, under the
 fitted model, in the exact training format
-(:mod:`harmonic.template`). Batched with right padding; the prompt tokens are masked.
+(:mod:`harmonic.template`). Batched; only the OUTPUT's positions get logits
+(:func:`harmonic.trainer.answer_nll`).
 ``base=2`` reproduces the authors' script (2 ** natural-log loss), for comparison only.
 """
 
@@ -27,7 +28,7 @@ def row_perplexity(
 ) -> np.ndarray:
     import torch
 
-    from harmonic.trainer import _pad
+    from harmonic.trainer import answer_nll
 
     tok, model = backbone.tokenizer, backbone.model
     pairs = [encode_pair(tok, i, o, max_length) for i, o in zip(instructions, outputs, strict=True)]
@@ -35,19 +36,12 @@ def row_perplexity(
     model.eval()
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        batch = _pad(chunk, tok.pad_token_id, backbone.device)
+        seqs = [ids for ids, _ in chunk]
+        # the OUTPUT and EOS: each pair's trailing labels (never its first token)
+        counts = [min(sum(t != -100 for t in labels), len(ids) - 1) for ids, labels in chunk]
         with torch.no_grad():
-            logits = model(
-                input_ids=batch["input_ids"],
-                attention_mask=batch["attention_mask"],
-                use_cache=False,  # a scoring pass needs no KV cache: it only costs memory
-            ).logits.float()
-        labels = batch["labels"][:, 1:]
-        nll = torch.nn.functional.cross_entropy(
-            logits[:, :-1].transpose(1, 2), labels, ignore_index=-100, reduction="none"
-        )
-        counts = (labels != -100).sum(dim=1).clamp(min=1)
-        mean_nll = (nll.sum(dim=1) / counts).cpu().numpy()
+            nll = answer_nll(model, seqs, counts, tok.pad_token_id, backbone.device)
+        mean_nll = nll.cpu().numpy() / np.maximum(counts, 1)
         # base 2 reproduces the authors' script: 2 ** (natural-log loss)
         out[start : start + len(chunk)] = np.exp(mean_nll) if base == math.e else base**mean_nll
     return out

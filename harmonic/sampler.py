@@ -109,6 +109,19 @@ def _stopper(tokenizer: Any, prompt_width: int, closing: Any) -> Any:
     return FirstObject()
 
 
+def kv_cache(model: Any, device: str) -> str | None:
+    """``generate``'s cache: preallocated ("static") on CPU where the model allows it.
+
+    The default cache grows by concatenation, so every decoding step copies the whole cache
+    of the batch; on CPU that copy, not the arithmetic, bounds the tiny backbone's sampling
+    (German, 64 prompts a batch: 1.2-1.5x faster static, same texts; benchmarks/RESULTS.md).
+    On CUDA the default stays: there ``generate`` would compile a model for a static cache.
+    """
+    if device.startswith("cpu") and getattr(model, "_can_compile_fullgraph", False):
+        return "static"
+    return None
+
+
 def generate_texts(
     backbone: Any,
     instructions: list[str],
@@ -117,8 +130,13 @@ def generate_texts(
     temperature: float = 0.7,
     top_p: float = 0.9,
     seed: int = 0,
+    cache: str | None = "auto",
 ) -> list[str]:
-    """One continuation per instruction, generated together (left padding, KV cache)."""
+    """One continuation per instruction, generated together (left padding, KV cache).
+
+    ``cache``: ``"auto"`` (:func:`kv_cache`), or ``generate``'s ``cache_implementation``
+    (``None``: the model's default).
+    """
     import torch
     from transformers import StoppingCriteriaList
 
@@ -127,6 +145,9 @@ def generate_texts(
     enc = tok([prompt_text(tok, i) for i in instructions], return_tensors="pt", padding=True)
     enc = {k: v.to(backbone.device) for k, v in enc.items()}
     closing = closing_tokens(tok, model.config.vocab_size).to(backbone.device)
+    if cache == "auto":
+        cache = kv_cache(model, backbone.device)
+    extra = {"cache_implementation": cache} if cache else {}
     torch.manual_seed(seed)
     with torch.no_grad():
         out = model.generate(
@@ -141,6 +162,7 @@ def generate_texts(
             stopping_criteria=StoppingCriteriaList(
                 [_stopper(tok, enc["input_ids"].shape[1], closing)]
             ),
+            **extra,
         )
     texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     return [t[: first_object_end(t) or len(t)] for t in texts]

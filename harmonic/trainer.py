@@ -5,7 +5,9 @@ is the core of the method (it keeps the model from learning the real neighbour r
 each prompt), so it is built by :func:`harmonic.template.encode_pair` and tested here, not
 inferred from a response template by a library whose completion-only API changes between
 versions. The loop is small: shuffled batches, gradient accumulation up to
-the paper's batch size, bf16 autocast on CUDA.
+the paper's batch size, bf16 autocast on CUDA. Micro-batches are left-padded so that the
+model computes logits only where the loss falls (:func:`answer_nll`), which the perplexity
+of DLT shares.
 """
 
 from __future__ import annotations
@@ -36,22 +38,67 @@ class TrainStats:
         return self.tokens / self.seconds if self.seconds else float("nan")
 
 
-def _pad(batch: list[tuple[list[int], list[int]]], pad_id: int, device: str) -> dict[str, Any]:
+def keeps_logits(model: Any) -> bool:
+    """Whether the model's forward takes ``logits_to_keep`` (transformers >= 4.50, Llama)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
+
+
+def left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: str) -> dict[str, Any]:
+    """Left padding puts every answer at the end, so one slice of logits covers all rows.
+    Positions count from each row's first real token, as without padding."""
     import torch
 
-    width = max(len(ids) for ids, _ in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, (x, y) in enumerate(batch):  # right padding for training
-        ids[row, : len(x)] = torch.tensor(x)
-        labels[row, : len(y)] = torch.tensor(y)
-        mask[row, : len(x)] = 1
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, s in enumerate(seqs):
+        ids[row, width - len(s) :] = torch.tensor(list(s), dtype=torch.long)
+        mask[row, width - len(s) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
     return {
         "input_ids": ids.to(device),
-        "labels": labels.to(device),
         "attention_mask": mask.to(device),
+        "position_ids": positions.to(device),
     }
+
+
+def answer_nll(
+    model: Any, seqs: Sequence[Sequence[int]], answers: Sequence[int], pad_id: int, device: str
+) -> Any:
+    """Each sequence's summed next-token loss over its last ``answers[i]`` tokens (nats).
+
+    The batch is left-padded, so every answer ends at the right edge and the model computes
+    logits for the last ``max(answers) + 1`` positions only (where it takes
+    ``logits_to_keep``): a prompt of hundreds of tokens before an answer of tens no longer
+    pays for a vocabulary-wide projection and softmax at each of its positions. Gradients
+    flow when the caller has them enabled.
+    """
+    import torch
+
+    enc = left_pad(seqs, pad_id, device)
+    width = enc["input_ids"].shape[1]
+    # a sequence's first token has no prediction, so at most len - 1 of it is scored
+    spans = torch.tensor([min(a, len(s) - 1) for s, a in zip(seqs, answers, strict=True)])
+    keep = min(int(spans.max()) + 1, width)
+    extra = {"logits_to_keep": keep} if keeps_logits(model) else {}
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+        logits = model(**enc, use_cache=False, **extra).logits[:, -keep:]
+    targets = enc["input_ids"][:, width - keep + 1 :]
+    offset = torch.arange(keep - 1)
+    is_answer = (offset[None, :] >= (keep - 1 - spans)[:, None]).to(targets.device)
+    nll = torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().transpose(1, 2),
+        targets.masked_fill(~is_answer, -100),
+        ignore_index=-100,
+        reduction="none",
+    )
+    return nll.sum(dim=1)
 
 
 def fine_tune(
@@ -85,6 +132,8 @@ def fine_tune(
     ]
     if not pairs:
         raise ValueError("no training examples: the instruction set is empty")
+    # the loss falls on each pair's last tokens: its output and EOS (never the first token)
+    answers = [min(sum(t != -100 for t in labels), len(ids) - 1) for ids, labels in pairs]
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     micro = max(1, min(micro_batch, batch_size))
@@ -94,7 +143,6 @@ def fine_tune(
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = get_cosine_schedule_with_warmup(optim, math.ceil(warmup * total), total)
-    use_bf16 = device == "cuda"
     log = ProgressLog(who, total, unit="step")
     model.train()
     losses: list[float] = []
@@ -105,23 +153,15 @@ def fine_tune(
         batches = [order[i : i + micro] for i in range(0, len(order), micro)]
         for start in range(0, len(batches), accumulate):
             group = batches[start : start + accumulate]
-            n_label = sum(sum(t != -100 for t in pairs[i][1]) for b in group for i in b)
+            n_label = sum(answers[i] for b in group for i in b)
             optim.zero_grad(set_to_none=True)
             step_loss = 0.0
             for b in group:
-                batch = _pad([pairs[i] for i in b], tok.pad_token_id, device)
-                tokens += int(batch["attention_mask"].sum())
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = model(
-                        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                    ).logits
+                seqs = [pairs[i][0] for i in b]
+                tokens += sum(len(x) for x in seqs)
                 # token-weighted mean over the whole accumulated batch
-                loss = torch.nn.functional.cross_entropy(
-                    logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-                    batch["labels"][:, 1:].reshape(-1),
-                    ignore_index=-100,
-                    reduction="sum",
-                ) / max(n_label, 1)
+                nll = answer_nll(model, seqs, [answers[i] for i in b], tok.pad_token_id, device)
+                loss = nll.sum() / max(n_label, 1)
                 loss.backward()
                 step_loss += float(loss.detach())
             torch.nn.utils.clip_grad_norm_(params, 1.0)

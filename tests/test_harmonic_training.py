@@ -67,6 +67,77 @@ def test_training_lowers_the_loss(tiny, capsys):
     assert lines[-1].startswith(f"fine-tune: step 12/12  loss {stats.loss_last:.4f}")
 
 
+def _full_logits_loss(model, seqs, answers):
+    """The loss as a plain right-padded batch computes it: logits at every position."""
+    import torch
+
+    width = max(map(len, seqs))
+    ids = torch.zeros(len(seqs), width, dtype=torch.long)
+    labels, mask = torch.full_like(ids, -100), torch.zeros_like(ids)
+    for row, (s, a) in enumerate(zip(seqs, answers, strict=True)):
+        ids[row, : len(s)], mask[row, : len(s)] = torch.tensor(s), 1
+        labels[row, len(s) - a : len(s)] = torch.tensor(s[len(s) - a :])
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]),
+        labels[:, 1:].reshape(-1),
+        ignore_index=-100,
+        reduction="sum",
+    )
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_answer_nll_equals_the_full_logits_loss_with_its_gradients(arch):
+    """Left padding + logits for the answer span only must not change the loss or its
+    gradients: Llama (rotary positions, takes logits_to_keep) and GPT-2 (learned absolute
+    positions, which left padding would shift without position ids)."""
+    import torch
+    import transformers
+
+    from harmonic.trainer import answer_nll, keeps_logits
+
+    torch.manual_seed(0)
+    if arch == "llama":
+        config = transformers.LlamaConfig(
+            vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=4,
+        )  # fmt: skip
+        model = transformers.LlamaForCausalLM(config)
+        assert keeps_logits(model)
+    else:
+        config = transformers.GPT2Config(vocab_size=50, n_embd=32, n_layer=2, n_head=4)
+        model = transformers.GPT2LMHeadModel(config)
+    model.eval()  # no dropout, so both passes see the same function
+    seqs = [[1, 5, 6, 7, 8, 9, 10, 11], [1, 3, 4, 12, 13], [1, 20, 21, 22, 23, 24, 25, 26, 27]]
+    answers = [3, 4, 2]
+    grads = []
+    for loss_fn in (
+        lambda: _full_logits_loss(model, seqs, answers),
+        lambda: answer_nll(model, seqs, answers, pad_id=0, device="cpu").sum(),
+    ):
+        model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        grads.append((float(loss.detach()), [p.grad.clone() for p in model.parameters()]))
+    (full, full_grads), (kept, kept_grads) = grads
+    assert kept == pytest.approx(full, rel=1e-6)
+    for a, b in zip(full_grads, kept_grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_static_kv_cache_samples_the_same_texts_as_the_default(tiny):
+    """CPU sampling preallocates its KV cache (faster); the texts must not change."""
+    from harmonic.sampler import generate_texts, kv_cache
+
+    assert kv_cache(tiny.model, "cpu") == "static"
+    assert kv_cache(tiny.model, "cuda") is None
+    prompts = ["Example one: {}", 'Example one: {"a": "1", "b": "x"} and more words here', "{"]
+    default = generate_texts(tiny, prompts, max_new_tokens=16, seed=3, cache=None)
+    static = generate_texts(tiny, prompts, max_new_tokens=16, seed=3)
+    assert static == default
+    assert any(default)  # something was generated, so the comparison means something
+
+
 @given(st.text(max_size=40))
 def test_first_object_end_never_crashes_and_is_a_complete_object(text):
     end = first_object_end(text)

@@ -178,21 +178,19 @@ def test_likelihood_scoring_picks_the_trained_class(toy, trained):
 
 
 def test_scores_equal_the_training_loss_of_the_answer(toy, trained):
-    """Cross-check against harmonic's right-padded per-row loss (same encode_pair)."""
+    """Cross-check against the full-logits loss of the training pair (same encode_pair)."""
     import torch
 
     from harmonic.template import encode_pair
-    from harmonic.trainer import _pad
 
     schema, _, test = toy
     backbone, _, task, _ = trained
     prompt = build_prompts(test.head(1), schema, task)[0]
     ids, labels = encode_pair(backbone.tokenizer, prompt, " high", 1024, template=False)
-    batch = _pad([(ids, labels)], backbone.tokenizer.pad_token_id, "cpu")
     with torch.no_grad():
-        logits = backbone.model(input_ids=batch["input_ids"]).logits.float()
+        logits = backbone.model(input_ids=torch.tensor([ids])).logits.float()
     nll = torch.nn.functional.cross_entropy(
-        logits[0, :-1], batch["labels"][0, 1:], ignore_index=-100, reduction="sum"
+        logits[0, :-1], torch.tensor(labels[1:]), ignore_index=-100, reduction="sum"
     )
     ours = score_classes(backbone, [prompt], [" high"], batch_size=1)[0, 0]
     assert ours == pytest.approx(-float(nll), abs=1e-4)

@@ -169,36 +169,6 @@ def match_answer(text: str, words: Sequence[str]) -> int | None:
     return None if best is None else best[2]
 
 
-def _keeps_logits(model: Any) -> bool:
-    """Whether the model's forward takes ``logits_to_keep`` (transformers >= 4.50, Llama)."""
-    import inspect
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    try:
-        return "logits_to_keep" in inspect.signature(base.forward).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        return False
-
-
-def _left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: str) -> dict[str, Any]:
-    """Left padding puts every answer at the end, so one slice of logits covers all rows.
-    Positions count from each row's first real token, as without padding."""
-    import torch
-
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, s in enumerate(seqs):
-        ids[row, width - len(s) :] = torch.tensor(list(s), dtype=torch.long)
-        mask[row, width - len(s) :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    return {
-        "input_ids": ids.to(device),
-        "attention_mask": mask.to(device),
-        "position_ids": positions.to(device),
-    }
-
-
 def score_classes(
     backbone: Any,
     prompts: Sequence[str],
@@ -217,6 +187,7 @@ def score_classes(
 
     from harmonic.backbone import backoff_batches
     from harmonic.template import encode_pair
+    from harmonic.trainer import keeps_logits, left_pad
 
     tok, model, device = backbone.tokenizer, backbone.model, backbone.device
     n_classes = len(answers)
@@ -226,11 +197,11 @@ def score_classes(
             ids, labels = encode_pair(tok, prompt, answer, max_length, template=False)
             items.append((i * n_classes + k, ids, sum(t != -100 for t in labels)))
     items.sort(key=lambda it: -len(it[1]))
-    keeps = _keeps_logits(model)
+    keeps = keeps_logits(model)
     model.eval()
 
     def run(batch: list[tuple[int, list[int], int]]) -> list[float]:
-        enc = _left_pad([ids for _, ids, _ in batch], tok.pad_token_id, device)
+        enc = left_pad([ids for _, ids, _ in batch], tok.pad_token_id, device)
         width = enc["input_ids"].shape[1]
         keep = min(max(a for _, _, a in batch) + 1, width)
         extra = {"logits_to_keep": keep} if keeps else {}
@@ -264,6 +235,7 @@ def generate_answers(
 
     from harmonic.backbone import backoff_batches
     from harmonic.template import encode_pair
+    from harmonic.trainer import left_pad
 
     tok, model, device = backbone.tokenizer, backbone.model, backbone.device
     room = max(2, max_length - max_new_tokens)
@@ -282,7 +254,7 @@ def generate_answers(
     model.eval()
 
     def run(batch: list[list[int]]) -> list[str]:
-        enc = _left_pad(batch, tok.pad_token_id, device)
+        enc = left_pad(batch, tok.pad_token_id, device)
         enc.pop("position_ids")  # generate derives them from the attention mask
         with torch.no_grad():
             out = model.generate(**enc, generation_config=config)
