@@ -285,11 +285,12 @@ class Harmonic(Synthesizer):
                 )
             )
 
-        # fp32 logits over the vocabulary dominate a scoring pass (x3: logits, their float
+        # fp32 logits over the vocabulary at the answer's positions (x3: logits, their float
         # copy, the loss), plus the keys and values every layer keeps for attention
-        model = self.backbone_.model
-        width = max(len(self.backbone_.tokenizer(p + o)["input_ids"]) for p, o in pairs[:64])
-        per_row = width * (12 * model.config.vocab_size + kv_bytes_per_token(model))
+        model, tok = self.backbone_.model, self.backbone_.tokenizer
+        width = max(len(tok(p + o)["input_ids"]) for p, o in pairs[:64])
+        answer = max(len(tok(o)["input_ids"]) for _, o in pairs[:64]) + 1
+        per_row = answer * 12 * model.config.vocab_size + width * kv_bytes_per_token(model)
         start = initial_batch_size(self.backbone_.device, per_row, 16, cap=64)
         return np.asarray(backoff_batches(run, pairs, start), dtype=float)
 
