@@ -181,13 +181,14 @@ def score_classes(
 
     Pairs are encoded exactly as in training (:func:`harmonic.template.encode_pair`), sorted
     by length (longest first, so an out-of-memory back-off happens early) and scored in
-    batches; only the logits of the last positions are computed where the model allows it.
+    batches; only the answers' positions get logits (:func:`harmonic.trainer.answer_nll`, the
+    training loss itself).
     """
     import torch
 
     from harmonic.backbone import backoff_batches
     from harmonic.template import encode_pair
-    from harmonic.trainer import keeps_logits, left_pad
+    from harmonic.trainer import answer_nll
 
     tok, model, device = backbone.tokenizer, backbone.model, backbone.device
     n_classes = len(answers)
@@ -197,23 +198,13 @@ def score_classes(
             ids, labels = encode_pair(tok, prompt, answer, max_length, template=False)
             items.append((i * n_classes + k, ids, sum(t != -100 for t in labels)))
     items.sort(key=lambda it: -len(it[1]))
-    keeps = keeps_logits(model)
     model.eval()
 
     def run(batch: list[tuple[int, list[int], int]]) -> list[float]:
-        enc = left_pad([ids for _, ids, _ in batch], tok.pad_token_id, device)
-        width = enc["input_ids"].shape[1]
-        keep = min(max(a for _, _, a in batch) + 1, width)
-        extra = {"logits_to_keep": keep} if keeps else {}
+        seqs, lengths = [ids for _, ids, _ in batch], [a for _, _, a in batch]
         with torch.no_grad():
-            logits = model(**enc, use_cache=False, **extra).logits[:, -keep:].float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)  # predicts the last keep-1 tokens
-        targets = enc["input_ids"][:, width - keep + 1 :]
-        lengths = torch.tensor([a for _, _, a in batch], device=logp.device)
-        span = torch.arange(keep - 1, device=logp.device)
-        is_answer = span[None, :] >= (keep - 1 - lengths)[:, None]
-        picked = logp.gather(-1, targets[..., None]).squeeze(-1)
-        return (picked * is_answer).sum(-1).tolist()
+            nll = answer_nll(model, seqs, lengths, tok.pad_token_id, device)
+        return (-nll).tolist()
 
     scores = backoff_batches(run, items, batch_size)
     out = np.empty(len(items))
