@@ -1,12 +1,13 @@
 """HARMONIC's sampler on CPU: prompts per second against the generation batch size.
 
 Fits the quick preset once on a dataset, then generates the same seeded prompts at each
-batch size given and prints wall time, prompts/s and the valid rate of each pass. On CPU a
-decoding step of the tiny backbone costs little arithmetic, so per-step overhead decides
-how many prompts one step should carry.
+batch size and KV cache given (``--kv``, passes alternating so that a drifting machine
+affects each alike) and prints wall time, prompts/s, the valid rate and whether the texts
+equal the first pass's. On CPU the default cache's per-step copy, not the arithmetic, bounds
+the tiny backbone's sampling (benchmarks/RESULTS.md).
 
     python benchmarks/harmonic_sampling_batch.py --dataset german --prompts 512 \\
-        --batches 64 128 256
+        --batches 64 --kv dynamic static --repeats 3 --cache /tmp/german.pkl
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
 
     from adapters.harmonic import QUICK, Harmonic
     from bench.datasets import load_bundled
+    from harmonic.instructions import generation_prompts
     from harmonic.parse import parse_rows
     from harmonic.sampler import generate_texts
 
@@ -52,8 +54,6 @@ def main() -> None:
         if cache is not None:
             synth._workdir = None  # a temporary folder does not pickle; the model is in memory
             cache.write_bytes(pickle.dumps(synth))
-    from harmonic.instructions import generation_prompts
-
     prompts = generation_prompts(data.train, data.schema, args.prompts, seed=args.seed + 7)
     print("| pass | KV cache | batch | wall s | prompts/s | valid | same texts as the first |")
     print("|---|---|---|---|---|---|---|")

@@ -28,7 +28,7 @@ def row_perplexity(
 ) -> np.ndarray:
     import torch
 
-    from harmonic.trainer import answer_nll
+    from harmonic.trainer import answer_nll, answer_tokens
 
     tok, model = backbone.tokenizer, backbone.model
     pairs = [encode_pair(tok, i, o, max_length) for i, o in zip(instructions, outputs, strict=True)]
@@ -37,8 +37,7 @@ def row_perplexity(
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         seqs = [ids for ids, _ in chunk]
-        # the OUTPUT and EOS: each pair's trailing labels (never its first token)
-        counts = [min(sum(t != -100 for t in labels), len(ids) - 1) for ids, labels in chunk]
+        counts = [answer_tokens(ids, labels) for ids, labels in chunk]  # OUTPUT and EOS
         with torch.no_grad():
             nll = answer_nll(model, seqs, counts, tok.pad_token_id, backbone.device)
         mean_nll = nll.cpu().numpy() / np.maximum(counts, 1)

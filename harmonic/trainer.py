@@ -68,6 +68,12 @@ def left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: str) -> dict[st
     }
 
 
+def answer_tokens(ids: Sequence[int], labels: Sequence[int]) -> int:
+    """How many of a pair's last tokens the loss scores: its output and EOS (the labels that
+    are not -100), never the sequence's first token, which nothing predicts."""
+    return min(sum(t != -100 for t in labels), len(ids) - 1)
+
+
 def answer_nll(
     model: Any, seqs: Sequence[Sequence[int]], answers: Sequence[int], pad_id: int, device: str
 ) -> Any:
@@ -132,8 +138,7 @@ def fine_tune(
     ]
     if not pairs:
         raise ValueError("no training examples: the instruction set is empty")
-    # the loss falls on each pair's last tokens: its output and EOS (never the first token)
-    answers = [min(sum(t != -100 for t in labels), len(ids) - 1) for ids, labels in pairs]
+    answers = [answer_tokens(ids, labels) for ids, labels in pairs]
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     micro = max(1, min(micro_batch, batch_size))
