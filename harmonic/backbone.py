@@ -35,10 +35,15 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MARKER = "tiny_backbone.json"  # spec + seed + texts hash of a built tiny backbone
-MARKER_FORMAT = 1  # bump when build_tiny's output changes for the same inputs
+MARKER_FORMAT = 2  # bump when build_tiny's output changes for the same inputs
 # Distinctive special tokens: ordinary text (JSON rows, prompts) never contains them, and
 # byte-level BPE never produces a special token's id, so EOS appears only when a caller
 # appends it (its id, or its literal string, which the tokenizer maps to that one id).
+# The words BPE merges within: GPT-2's split, except that a run of letters and digits is one
+# word, so a code such as ``A121`` (German's categories) can become one token instead of
+# ``A`` + ``121``. Digits alone, punctuation and spaces split as in GPT-2 (``GPT2_WORDS``).
+WORDS = r"""'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}\p{N}]+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+GPT2_WORDS = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 BOS, EOS, PAD, UNK = "<|bos|>", "<|eos|>", "<|pad|>", "<|unk|>"
 SPECIAL_TOKENS = (BOS, EOS, PAD, UNK)
 # peft's shorthand for "every nn.Linear except the output layer" (supported since peft 0.8);
@@ -133,19 +138,36 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def train_tokenizer(texts: list[str], spec: TinySpec, extra_tokens: Sequence[str] = ()) -> Any:
+def train_tokenizer(
+    texts: list[str], spec: TinySpec, extra_tokens: Sequence[str] = (), pattern: str = WORDS
+) -> Any:
     """A byte-level BPE tokenizer trained on ``texts``, as a ``PreTrainedTokenizerFast``.
 
     Byte-level means every string round-trips exactly (``decode(encode(s)) == s``), quotes,
     braces, newlines and non-ASCII included: the full 256-byte alphabet is in the vocabulary,
     so nothing is ever unknown, and no normaliser or space clean-up touches the text.
     ``extra_tokens`` become single tokens wherever they occur (e.g. a row's quoted keys).
+    ``pattern`` splits the text into the words that BPE merges within (default
+    :data:`WORDS`).
     """
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=spec.vocab_size,

@@ -147,6 +147,32 @@ def test_extra_tokens_are_single_tokens_and_round_trip():
     assert ids.count(tok.convert_tokens_to_ids('"Glucose"')) == 2
 
 
+def test_row_phrases_are_single_tokens_in_a_row():
+    from bench.datasets import load_bundled
+    from harmonic.instructions import InstructionBuilder, row_phrases
+
+    german = load_bundled("german")
+    examples = InstructionBuilder(seed=0).build(german.train.iloc[:120], german.schema)
+    texts = [e.output for e in examples]
+    tok = bb.train_tokenizer(texts, SPEC, row_phrases(german.schema))
+    ids = tok(texts[0], add_special_tokens=False)["input_ids"]
+    tokens = tok.convert_ids_to_tokens(ids)
+    keys = [json.dumps(k, ensure_ascii=False) + ': "' for k in json.loads(texts[0])]
+    assert [t for t in tokens if t.endswith(': "')] == keys  # each key with its ': "'
+    assert tokens.count('", ') == len(keys) - 1  # the separator stays apart from the key
+    assert tokens[0] == "{" and tokens[1] == keys[0]
+    assert tok.decode(ids) == texts[0]
+
+
+def test_a_run_of_letters_and_digits_is_one_word():
+    texts = [f'{{"Job": "A{n}", "n": "{n}"}}' for n in (121, 122, 173) for _ in range(20)]
+    words = bb.train_tokenizer(texts, SPEC)
+    gpt2 = bb.train_tokenizer(texts, SPEC, pattern=bb.GPT2_WORDS)
+    assert "A121" in words.tokenize('"A121"')
+    assert "A121" not in gpt2.tokenize('"A121"')  # GPT-2's split keeps A apart from 121
+    assert words.tokenize(" 121") == gpt2.tokenize(" 121")  # numbers split as before
+
+
 def test_same_seed_same_backbone_other_seed_other_weights(tiny_dir, tmp_path):
     again = build_tiny(TEXTS, tmp_path / "again", seed=0, spec=SPEC)
     other = build_tiny(TEXTS, tmp_path / "other", seed=1, spec=SPEC)
