@@ -36,14 +36,14 @@ R = TypeVar("R")
 
 MARKER = "tiny_backbone.json"  # spec + seed + texts hash of a built tiny backbone
 MARKER_FORMAT = 2  # bump when build_tiny's output changes for the same inputs
-# Distinctive special tokens: ordinary text (JSON rows, prompts) never contains them, and
-# byte-level BPE never produces a special token's id, so EOS appears only when a caller
-# appends it (its id, or its literal string, which the tokenizer maps to that one id).
 # The words BPE merges within: GPT-2's split, except that a run of letters and digits is one
 # word, so a code such as ``A121`` (German's categories) can become one token instead of
 # ``A`` + ``121``. Digits alone, punctuation and spaces split as in GPT-2 (``GPT2_WORDS``).
 WORDS = r"""'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}\p{N}]+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 GPT2_WORDS = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# Distinctive special tokens: ordinary text (JSON rows, prompts) never contains them, and
+# byte-level BPE never produces a special token's id, so EOS appears only when a caller
+# appends it (its id, or its literal string, which the tokenizer maps to that one id).
 BOS, EOS, PAD, UNK = "<|bos|>", "<|eos|>", "<|pad|>", "<|unk|>"
 SPECIAL_TOKENS = (BOS, EOS, PAD, UNK)
 # peft's shorthand for "every nn.Linear except the output layer" (supported since peft 0.8);
