@@ -39,11 +39,12 @@ def main() -> None:
         examples = InstructionBuilder(seed=args.seed).build(data.train, data.schema)
         texts = [e.prompt for e in examples] + [e.output for e in examples]
         keys = [json.dumps(c, ensure_ascii=False) for c in data.schema.names]
-        opened = [k + ': "' for k in keys]
+        phrases = row_phrases(data.schema)
+        opened = phrases[:-1]  # each key with its ': "'; the last phrase is the separator
         variants = {
             "quoted keys": keys,
-            "keys, separator (row_phrases)": row_phrases(data.schema),
-            "keys, separator + key": [*opened, *('", ' + k for k in opened)],
+            "keys, separator (row_phrases)": phrases,
+            "keys, separator + key": [*opened, *('", ' + k for k in opened), phrases[-1]],
         }
         for label, extra in variants.items():
             for words, pattern in (("GPT-2", GPT2_WORDS), ("WORDS", WORDS)):

@@ -188,7 +188,7 @@ def score_classes(
 
     from harmonic.backbone import backoff_batches
     from harmonic.template import encode_pair
-    from harmonic.trainer import answer_nll
+    from harmonic.trainer import answer_nll, answer_tokens
 
     tok, model, device = backbone.tokenizer, backbone.model, backbone.device
     n_classes = len(answers)
@@ -196,7 +196,7 @@ def score_classes(
     for i, prompt in enumerate(prompts):
         for k, answer in enumerate(answers):
             ids, labels = encode_pair(tok, prompt, answer, max_length, template=False)
-            items.append((i * n_classes + k, ids, sum(t != -100 for t in labels)))
+            items.append((i * n_classes + k, ids, answer_tokens(ids, labels)))
     items.sort(key=lambda it: -len(it[1]))
     model.eval()
 
