@@ -17,6 +17,14 @@ TERMINAL = ("ok", "error", "timeout", "oom")
 FAILED = ("error", "timeout", "oom")
 
 
+def preference(status: str, finished: float | None, computed: int = 0) -> tuple[int, int, float]:
+    """Orders attempts at the same job (or at one seed of a setting), the best largest: a
+    finished job over a failed one over an unfinished one, then the one with more metrics
+    computed, then the later one."""
+    rank = 2 if status == "ok" else 1 if status in FAILED else 0
+    return (rank, computed, float(finished or 0.0))
+
+
 @dataclass(frozen=True)
 class Job:
     key: str

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from leaderboards.render import settings_lines
 from leaderboards.tables import PAPER_SYNTHESIZERS, TABLES, Leaderboard, Results, build
 
 #: The paper's metric and method spellings -> this project's names.
@@ -115,6 +116,7 @@ def to_markdown(cells: pd.DataFrame, ranks: pd.DataFrame, provenance: dict) -> s
         "several of its metric implementations are unpublished, so compare orderings and "
         "magnitudes, not the last digit. Kendall tau: rank agreement over the synthesizers "
         "both have (Original excluded); NaN with fewer than two.",
+        *(f"> {line}" for line in settings_lines(provenance)),
         "",
         "| Dataset | Metric | Synthesizer | Ours | Paper | Ours − paper |",
         "|---|---|---|---:|---:|---:|",

@@ -12,6 +12,7 @@ import csv
 import html
 import io
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from leaderboards.tables import Cell, Leaderboard
 
@@ -56,6 +57,20 @@ def _rows(
             yield dataset, f"{info.label} {info.arrow}", cells
 
 
+def settings_lines(p: dict[str, Any]) -> list[str]:
+    """Where the jobs left the preset, and which jobs of the folder the cells do not use."""
+    lines = []
+    if p.get("overrides"):
+        each = "; ".join(f"{label} {', '.join(items)}" for label, items in p["overrides"].items())
+        lines.append(f"Settings other than the preset's: {each}.")
+    if p.get("left_out"):
+        lines.append(
+            "Left out, superseded by later jobs in the same folder ('bench status' lists "
+            "them): " + "; ".join(p["left_out"]) + "."
+        )
+    return lines
+
+
 def caption(lb: Leaderboard) -> list[str]:
     """The header every rendering carries: nobody can mistake a quick run for the paper."""
     p = lb.provenance
@@ -69,6 +84,7 @@ def caption(lb: Leaderboard) -> list[str]:
     if lb.absent_metrics:
         names = ", ".join(m.upper() for m in lb.absent_metrics)
         lines.append(f"Not in these results: {names}.")
+    lines += settings_lines(p)
     lines.append("Metric variants: " + "; ".join(p["metric_variants"]) + ".")
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in p["versions"].items()) + ".")
     return lines

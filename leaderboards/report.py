@@ -98,6 +98,7 @@ def provenance_banner(prov: Mapping[str, Any], results: Results | None) -> str:
         ("LLM backbone", esc(prov.get("llm_backbone", "?"))),
         ("Seeds", f"{esc(seeds)} <span class='muted'>({esc(prov.get('std', ''))})</span>"),
         ("Jobs", _job_summary(results)),
+        ("Settings", esc(" ".join(render.settings_lines(dict(prov))))),
         ("Commands", _code_list(prov.get("commands", [])) or "<span class='muted'>none</span>"),
         ("Results", f"<code>{esc(prov.get('results', ''))}</code>"),
         ("Generated", esc(prov.get("generated", ""))),

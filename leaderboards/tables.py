@@ -7,6 +7,7 @@ decided here, so Markdown, LaTeX, CSV and HTML always agree.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import statistics
@@ -150,13 +151,66 @@ class Leaderboard:
 
 @dataclass
 class Results:
-    """What a results folder holds, restricted to one preset."""
+    """What a results folder holds, restricted to one preset and, per dataset × synthesizer,
+    to one setting with one job per seed (:func:`current`)."""
 
     jobs: pd.DataFrame
     metrics: pd.DataFrame
     runs: pd.DataFrame
     preset: str
     folder: str
+    left_out: list[str] = field(default_factory=list)  # what :func:`current` set aside
+
+
+#: Parameters that say where a job ran, not what it computed: they do not split a setting.
+PLACEMENT = ("device",)
+
+
+def _setting(job: Any) -> str:
+    """What makes two jobs of a dataset × synthesizer the same experiment, seed aside."""
+    params = {k: v for k, v in json.loads(job.params or "{}").items() if k not in PLACEMENT}
+    what = [job.dataset_fingerprint, job.target, params, job.n_requested]
+    return json.dumps(what, sort_keys=True, default=str)
+
+
+def current(jobs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """One job per dataset × synthesizer × seed, all of one setting: what a cell may average.
+
+    A folder can hold several settings of a synthesizer (a rerun with another ``--param``
+    or ``--rows``, an edited data file) and several attempts at one seed (a rerun after a
+    package upgrade, or merged folders). Averaging them would pass settings off as seeds. So
+    each dataset × synthesizer keeps the setting of its latest job, and each seed its best
+    attempt (:func:`bench.jobs.preference`); the returned lines name what was set aside.
+    """
+    from bench.jobs import FAILED, preference
+
+    if jobs.empty:
+        return jobs, []
+    computed = metrics[~metrics.status.isin(FAILED)].groupby("key").size()
+    labels = dict(_labels(sorted(set(jobs.synthesizer))))
+    keep: list[int] = []
+    left_out: list[str] = []
+    for (dataset, synth), group in jobs.groupby(["dataset", "synthesizer"], sort=False):
+        settings = group.apply(_setting, axis=1)
+        latest = settings.loc[group.started.fillna(0.0).idxmax()]
+        mine = group[settings == latest]
+        best = {}
+        for idx, job in mine.iterrows():
+            rank = preference(job.status, job.finished, int(computed.get(job.key, 0)))
+            if job.seed not in best or rank > best[job.seed][0]:
+                best[job.seed] = (rank, idx)
+        keep += [idx for _, idx in best.values()]
+        other, again = len(group) - len(mine), len(mine) - len(best)
+        label = labels.get(synth, synth)
+        if other:
+            left_out.append(f"{dataset} × {label}: {_count(other, 'job')} of an earlier setting")
+        if again:
+            left_out.append(f"{dataset} × {label}: {_count(again, 'other attempt')} at its seeds")
+    return jobs.loc[sorted(keep)], left_out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def load_results(folder: str, preset: str | None = None) -> Results:
@@ -178,9 +232,9 @@ def load_results(folder: str, preset: str | None = None) -> Results:
         raise UserError(
             f"no jobs with preset '{preset}' in '{folder}': it holds {sorted(set(jobs.preset))}"
         )
-    jobs = jobs[jobs.preset == preset]
+    jobs, left_out = current(jobs[jobs.preset == preset], metrics)
     metrics = metrics[metrics.key.isin(jobs.key)]
-    return Results(jobs, metrics, runs, preset, folder)
+    return Results(jobs, metrics, runs, preset, folder, left_out)
 
 
 def _labels(names: list[str]) -> list[tuple[str, str]]:
@@ -271,6 +325,36 @@ def _rank(lb: Leaderboard, dataset: str, info: MetricInfo) -> None:
         cell.rank = position if position <= 2 else None
 
 
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def overrides(jobs: pd.DataFrame, preset: str) -> dict[str, list[str]]:
+    """Per synthesizer label, the parameters its jobs ran with that differ from the preset's
+    (``--param``, a config file's ``[params]``): a caption that names a preset must also say
+    where a run left it. The backbone has a line of its own; the device is no setting."""
+    from bench.registry import load
+
+    labels = dict(_labels(sorted(set(jobs.synthesizer))))
+    out: dict[str, list[str]] = {}
+    for (synth, target, params), _ in jobs.groupby(["synthesizer", "target", "params"]):
+        try:
+            cls = load(target)
+        except Exception:  # an uninstalled plug-in: nothing to compare with
+            continue
+        reference = dict(cls.presets.get(preset, {}))
+        with contextlib.suppress(Exception):  # one that needs an argument: its preset alone
+            reference = cls(**reference).get_params()
+        items = out.setdefault(labels.get(synth, synth), [])
+        for k, v in sorted(json.loads(params or "{}").items()):
+            if k in ("llm", *PLACEMENT) or (k in reference and _same(v, reference[k])):
+                continue
+            item = f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+            if item not in items:
+                items.append(item)
+    return {label: items for label, items in out.items() if items}
+
+
 def provenance(results: Results) -> dict[str, Any]:
     """What a reader must know before trusting a number: preset, backbone, seeds, versions."""
     jobs, runs = results.jobs, results.runs
@@ -289,6 +373,8 @@ def provenance(results: Results) -> dict[str, Any]:
         or "none (no LLM-based synthesizer in these results)",
         "seeds": sorted(int(s) for s in set(jobs.seed)),
         "std": "sample standard deviation over seeds (ddof = 1)",
+        "overrides": overrides(jobs, results.preset),
+        "left_out": list(results.left_out),
         "metric_variants": list(METRIC_VARIANTS),
         "versions": dict(sorted(versions.items())),
         "commands": list(dict.fromkeys(commands)),

@@ -184,3 +184,33 @@ def test_cli_writes_every_format(results, bench_cli):
     first = (Path(out) / "leaderboards" / "utility.md").read_text()
     assert first.startswith("<!-- regenerate: bench run --out ")
     assert " && bench leaderboard --out " in first.splitlines()[0]
+
+
+def test_a_cell_averages_one_setting_never_settings_as_seeds(tmp_path):
+    # three seeds at the preset, then seed 1 again with another parameter: the cell must not
+    # read as "mean ± std over seeds" of two settings
+    runs = [Run("german", "smote", s, {"mle": 0.6 + 0.01 * s}) for s in SEEDS]
+    runs.append(Run("german", "smote", 1, {"mle": 0.9}, params={"delay": 0.5}))
+    runs += [Run("german", "tvae", s, {"mle": 0.7}) for s in SEEDS]
+    res = fabricate(tmp_path / "res", runs)
+    board = build(res, "utility")
+    smote = board.cell("german", "mle", "smote")
+    assert (smote.values, smote.requested) == ([0.9], 1)
+    assert board.cell("german", "mle", "tvae").n == 3
+    text = render.to_markdown(board)
+    assert "Settings other than the preset's: SMOTE delay=0.5." in text
+    assert "german × SMOTE: 3 jobs of an earlier setting" in text
+    assert "TVAE" not in text.split("| Dataset")[0].split("Left out")[1]
+
+
+def test_one_attempt_per_seed_the_finished_one_first(tmp_path):
+    # the same seed and setting twice (another device does not change the setting): a later
+    # failed attempt does not hide the finished one, and nothing is counted twice
+    runs = [Run("german", "smote", s, {"mle": 0.6}) for s in SEEDS]
+    runs.append(Run("german", "smote", 2, status="error", error="boom", params={"device": "cpu"}))
+    runs.append(Run("german", "smote", 3, {"mle": 0.9}, params={"device": "cuda"}))
+    res = fabricate(tmp_path / "res", runs)
+    cell = build(res, "utility").cell("german", "mle", "smote")
+    assert (sorted(cell.values), cell.requested, cell.failures) == ([0.6, 0.6, 0.9], 3, [])
+    assert res.left_out == ["german × SMOTE: 2 other attempts at its seeds"]
+    assert "Settings other than" not in render.to_markdown(build(res, "utility"))

@@ -58,7 +58,14 @@ def rich_runs() -> list[Run]:
             ]
             great = Run(dataset, "great", seed, full_metrics(0.6, seed), params={"llm": "gpt2"})
             if seed == 3:
-                great = Run(dataset, "great", seed, status="error", error="CUDA <oom> & more")
+                great = Run(
+                    dataset,
+                    "great",
+                    seed,
+                    status="error",
+                    error="CUDA <oom> & more",
+                    params={"llm": "gpt2"},
+                )
             runs.append(great)
     return runs
 
