@@ -21,6 +21,8 @@ examples:
   bench run --datasets adult --synthesizers smote --seeds 1 2 3
   bench run --data churn.csv --target churned  your own table (split 7:1:2, seeded)
   bench run --synthesizers csv --param csv.path=synth/{dataset}-{seed}.csv
+  bench run --preset paper --shard 3/8 --out part-3   this machine's share of 8
+  bench merge part-* --out paper             join the shares' folders into one
   bench status                               what the last run stored
 """
 
@@ -302,12 +304,13 @@ def _print_plan(cfg: Any) -> int:
     import tempfile
     from pathlib import Path
 
-    from bench.runner import jobs_at_once, plan, select
+    from bench.runner import jobs_at_once, plan, select, share
     from bench.store import Store
 
     out = Path(cfg.out)
     with tempfile.TemporaryDirectory() as tmp:  # planning writes the data hand-off: not here
-        jobs, _info = plan(dataclasses.replace(cfg, out=tmp))
+        grid, _info = plan(dataclasses.replace(cfg, out=tmp))
+    jobs = share(grid, cfg.shard)
     if (out / "results.sqlite").exists():
         store = Store(out)
         try:
@@ -317,6 +320,8 @@ def _print_plan(cfg: Any) -> int:
     else:
         todo = {j.key for j in jobs}
     print(f"preset {cfg.preset}; llm {cfg.llm or 'preset default'}; out {out}")
+    if cfg.shard:
+        print(f"shard {cfg.shard[0]}/{cfg.shard[1]}: {len(jobs)} of the grid's {len(grid)} jobs")
     for job in jobs:
         state = "to run" if job.key in todo else "done"
         print(f"  {job.dataset:<10} {job.synthesizer:<26} seed {job.seed:<6} {state}")
@@ -361,6 +366,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         user_data=user_data,
         force=args.force,
         retry_failed=args.retry_failed,
+        shard=args.shard,
     )
     if args.dry_run:
         return _print_plan(cfg)
@@ -422,6 +428,25 @@ def _publish(out: Any) -> None:
         return
     report = next(p for p in paths if p.suffix == ".html")
     print(f"leaderboards: {report.parent} (open {report.name} in a browser)", file=sys.stderr)
+
+
+# ---- bench merge ----------------------------------------------------------------------------
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from bench.merge import merge
+
+    summary = merge(args.sources, args.out, ["bench", *sys.argv[1:]])
+    print(
+        f"merged {len(args.sources)} folder(s) into {summary.dest}: {summary.added} job(s) "
+        f"added, {summary.replaced} replaced by a better attempt, {summary.kept} kept",
+        file=sys.stderr,
+    )
+    for path in summary.missing_files:
+        print(f"warning: a finished job's table is missing: {path}", file=sys.stderr)
+    _print_status(summary.dest)
+    _publish(summary.dest)
+    return 0
 
 
 # ---- bench status ---------------------------------------------------------------------------
@@ -603,6 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "cpu", "cuda"],
         help="where LLM-based synthesizers run (default auto)",
     )
+    r.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only the K-th of N shares of the grid, for N machines each writing its own "
+        "--out; join them with 'bench merge' (README: running on a cluster)",
+    )
     r.add_argument("--force", action="store_true", help="rerun jobs even if finished")
     r.add_argument(
         "--retry-failed",
@@ -647,6 +678,23 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--preset", help="which preset's jobs (default: the last run's)")
     cp.add_argument("--to", metavar="DIR", help="where to write (default OUT/leaderboards)")
     cp.set_defaults(func=cmd_compare_paper)
+
+    mg = sub.add_parser(
+        "merge",
+        help="join results folders (the shares of a grid run with --shard) into one",
+        description="Copy the jobs, metrics, tables and logs of every SOURCE folder into OUT. "
+        "A job in several folders keeps its best attempt (finished over failed, then more "
+        "metrics, then the later one); the sources are only read. Ends by writing OUT's "
+        "leaderboards, like 'bench run'.",
+    )
+    mg.add_argument("sources", nargs="+", metavar="SOURCE", help="results folders to join")
+    mg.add_argument(
+        "--out",
+        metavar="DIR",
+        default="bench-results",
+        help="the folder to merge into, new or not (default ./bench-results)",
+    )
+    mg.set_defaults(func=cmd_merge)
 
     st = sub.add_parser(
         "status",

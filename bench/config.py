@@ -13,6 +13,7 @@ A config file holds any of these keys (all optional)::
     device = "auto"                     # auto | cpu | cuda
     memory_limit = "8GiB"               # per job; over it the job is killed and marked oom
     out = "bench-results"
+    shard = "2/8"                       # this machine's share of a grid split over 8 (README)
 
     [limits]                            # seconds per phase (fit, generate, metric, io, lle)
     fit = 3600
@@ -94,6 +95,7 @@ class RunConfig:
     out: str = DEFAULT_OUT
     force: bool = False
     retry_failed: bool = False
+    shard: tuple[int, int] | None = None  # (k, n): run the k-th of n shares of the grid
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -125,6 +127,19 @@ def parse_workers(value: Any) -> int | str:
     return workers
 
 
+def parse_shard(value: Any) -> tuple[int, int] | None:
+    """``shard``: "K/N" with 1 <= K <= N, this machine's share of a grid split over N."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(value))
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise UserError(
+            f"shard must be K/N with 1 <= K <= N (this machine's share of N), got {value!r}: "
+            "e.g. --shard 2/8, or --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT"
+        )
+    return int(m.group(1)), int(m.group(2))
+
+
 def _list(value: Any, key: str) -> list[Any]:
     if not isinstance(value, list):
         raise UserError(f'config key \'{key}\' must be a list, e.g. {key} = ["a", "b"]')
@@ -143,6 +158,7 @@ KNOWN_KEYS = {
     "device",
     "memory_limit",
     "out",
+    "shard",
     "limits",
     "params",
     "data",
@@ -221,4 +237,5 @@ def build_config(file: str | None = None, **cli: Any) -> RunConfig:
         out=str(pick("out", DEFAULT_OUT)),
         force=bool(cli.get("force")),
         retry_failed=bool(cli.get("retry_failed")),
+        shard=parse_shard(pick("shard")),
     )

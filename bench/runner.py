@@ -125,6 +125,12 @@ def handoff_dir(out: Path, ds: Dataset) -> Path:
     return folder
 
 
+def job_paths(out: Path, dataset: str, synthesizer: str, seed: int, key: str) -> tuple[str, str]:
+    """Where a job's synthetic table and log live in a results folder (its artifact, its log)."""
+    stem = f"{dataset}/{synthesizer}/seed{seed}-{key[:12]}"
+    return str(out / "artifacts" / f"{stem}.parquet"), str(out / "logs" / f"{stem}.log")
+
+
 def plan(cfg: RunConfig) -> tuple[list[Job], dict[str, tuple[str, dict[str, str]]]]:
     """All jobs of the grid, and per key the dataset fingerprint and package versions."""
     out = Path(cfg.out).resolve()
@@ -152,7 +158,7 @@ def plan(cfg: RunConfig) -> tuple[list[Job], dict[str, tuple[str, dict[str, str]
                     versions,
                     extra,
                 )
-                stem = f"{ds.name}/{spec.name}/seed{seed}-{key[:12]}"
+                artifact, log = job_paths(out, ds.name, spec.name, seed, key)
                 jobs.append(
                     Job(
                         key=key,
@@ -166,8 +172,8 @@ def plan(cfg: RunConfig) -> tuple[list[Job], dict[str, tuple[str, dict[str, str]
                         preset=cfg.preset,
                         metrics=metrics,
                         limits=dict(cfg.limits),
-                        artifact=str(out / "artifacts" / f"{stem}.parquet"),
-                        log=str(out / "logs" / f"{stem}.log"),
+                        artifact=artifact,
+                        log=log,
                         memory_limit_mb=cfg.memory_limit_mb,
                         is_reference=spec.cls.is_reference,
                         llm=cfg.llm,
@@ -237,6 +243,20 @@ def longest_first(jobs: list[Job]) -> list[Job]:
     return sorted(jobs, key=cost)
 
 
+def share(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
+    """This machine's part of a grid split over ``n`` machines (``shard`` = (k, n), k from 1).
+
+    Every machine plans the same whole grid, orders it longest first and takes every n-th job
+    from the k-th on: the parts are disjoint, cover the grid, differ by at most one job, and
+    each gets its turn of the long LLM-based jobs. The grid's order is kept within a part.
+    """
+    if shard is None:
+        return jobs
+    k, n = shard
+    mine = {job.key for job in longest_first(jobs)[k - 1 :: n]}
+    return [job for job in jobs if job.key in mine]
+
+
 def run(
     cfg: RunConfig,
     progress: Any,
@@ -244,6 +264,7 @@ def run(
     executor: Executor | None = None,
 ) -> RunSummary:
     jobs, info = plan(cfg)
+    jobs = share(jobs, cfg.shard)
     out = Path(cfg.out).resolve()
     store = Store(out)
     todo = select(jobs, store, cfg)

@@ -91,6 +91,10 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
+    def transaction(self) -> Any:
+        """One all-or-nothing write with the raw connection (:mod:`bench.merge`)."""
+        return self._tx()
+
     # -- runs --------------------------------------------------------------------------------
 
     def start_run(self, argv: list[str], preset: str, config: dict, versions: dict) -> int:
