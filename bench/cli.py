@@ -615,7 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         metavar="N",
         help="jobs at once: a number, or 'auto' for one per core; each job gets an equal "
-        "share of the cores (default: auto at the quick preset, 1 at the paper preset)",
+        "share of the cores, and of the GPUs where there are several (default: auto at the "
+        "quick preset, 1 at the paper preset)",
     )
     r.add_argument(
         "--llm",

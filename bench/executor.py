@@ -4,7 +4,8 @@
 :class:`~bench.jobs.Job` objects, runs :func:`bench.worker.run_job` somewhere, feeds every
 event it emits to ``on_event`` and yields one finished :class:`~bench.jobs.JobRecord` per
 job. :class:`LocalExecutor` runs each job in its own child process on this machine, gives
-it an equal share of the cores (:mod:`bench.cores`) and enforces per-phase time limits and
+it an equal share of the cores (:mod:`bench.cores`) and of the GPUs (:mod:`bench.gpus`),
+and enforces per-phase time limits and
 a memory limit from the parent, so a hung or runaway synthesizer is killed and recorded
 while the grid goes on.
 """
@@ -24,6 +25,7 @@ from typing import Any
 import psutil
 
 from bench.cores import share
+from bench.gpus import for_slot, visible_gpus
 from bench.jobs import Job, JobRecord
 
 OnEvent = Callable[[Job, dict[str, Any]], None]
@@ -42,6 +44,7 @@ class _Running:
     record: JobRecord
     proc: Any
     conn: Connection
+    slot: int  # which of the ``max_workers`` places it holds (its GPUs go with it)
     peak_tree_mb: float = 0.0  # sampled by the parent, children of the job included
     killed_for: tuple[str, str] | None = None  # (status, reason) when the parent killed it
 
@@ -64,31 +67,35 @@ class LocalExecutor(Executor):
 
     The fork server imports pandas and the worker once, so a job starts in milliseconds
     rather than paying for interpreter start-up and imports every time. Each job may use
-    ``threads`` CPU threads: the usable cores split evenly among ``max_workers``.
+    ``threads`` CPU threads (the usable cores split evenly among ``max_workers``) and, when
+    several run at once, the GPUs of its slot (:func:`bench.gpus.for_slot`).
     """
 
     def __init__(self, max_workers: int = 1) -> None:
         self.max_workers = max(1, int(max_workers))
         self.threads = share(self.max_workers)
+        self.gpus = visible_gpus() if self.max_workers > 1 else []
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["bench.worker"])
 
     # -- lifecycle of one child ---------------------------------------------------------
 
-    def _start(self, job: Job, record: JobRecord, resume: bool) -> _Running:
-        """Start a child for ``job``; ``resume`` skips to the metrics not yet in ``record``."""
+    def _start(self, job: Job, record: JobRecord, resume: bool, slot: int) -> _Running:
+        """Start a child for ``job`` in ``slot``; ``resume`` skips to the metrics not yet in
+        ``record``."""
         parent, child = self._ctx.Pipe(duplex=False)
         from bench.worker import child_main
 
         skip = sorted(record.metrics)
+        gpus = for_slot(self.gpus, slot, self.max_workers)
         proc = self._ctx.Process(
             target=child_main,
-            args=(job.to_dict(), child, resume, skip, self.threads),
+            args=(job.to_dict(), child, resume, skip, self.threads, gpus),
             daemon=True,
         )
         proc.start()
         child.close()
-        return _Running(job, record, proc, parent)
+        return _Running(job, record, proc, parent, slot)
 
     def _kill(self, run: _Running, status: str, reason: str) -> None:
         run.killed_for = (status, reason)
@@ -152,11 +159,12 @@ class LocalExecutor(Executor):
     def run(self, jobs: Sequence[Job], on_event: OnEvent) -> Iterator[JobRecord]:
         queue = list(reversed(jobs))
         running: dict[Connection, _Running] = {}
+        free = list(range(self.max_workers))
         try:
             while queue or running:
-                while queue and len(running) < self.max_workers:
+                while queue and free:
                     job = queue.pop()
-                    run = self._start(job, JobRecord(job), job.resume)
+                    run = self._start(job, JobRecord(job), job.resume, free.pop(0))
                     running[run.conn] = run
                     on_event(job, {"event": "job_start", "resume": job.resume})
                 ready = wait([*running, *(r.proc.sentinel for r in running.values())], POLL_S)
@@ -167,10 +175,11 @@ class LocalExecutor(Executor):
                         self._drain(run, on_event)
                         del running[run.conn]
                         if self._on_exit(run):
+                            free.append(run.slot)
                             on_event(run.job, {"event": "job_end", "status": run.record.status})
                             yield run.record
                         else:  # go on with the remaining metrics, from the artifact
-                            new = self._start(run.job, run.record, True)
+                            new = self._start(run.job, run.record, True, run.slot)
                             running[new.conn] = new
                     else:
                         self._watch(run)

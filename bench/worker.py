@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bench.cores import limit as limit_threads
+from bench.gpus import ENV as GPU_ENV
 from bench.isolated import close as close_isolated
 from bench.jobs import Job
 from bench.metrics.base import EvalContext, Metric, NotApplicable
@@ -318,9 +319,11 @@ def child_main(
     resume: bool,
     skip_metrics: list[str],
     threads: int,
+    gpus: str | None = None,
 ) -> None:
     """multiprocessing target: redirect output to the job's log, cap its CPU threads at
-    ``threads`` (its share of the cores), run, send events on ``conn``."""
+    ``threads`` (its share of the cores), show it only ``gpus`` (its share of the GPUs; None
+    leaves them as they are), run, send events on ``conn``."""
     _die_with_parent()
     _die_with_runner(conn)
     job = Job.from_dict(job_dict)
@@ -332,6 +335,9 @@ def child_main(
     os.dup2(log, 2)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     limit_threads(threads)
+    if gpus is not None:  # before anything in this process imports torch
+        os.environ[GPU_ENV] = gpus
+        print(f"this job's GPUs: {GPU_ENV}={gpus}", flush=True)
     try:
         run_job(job, conn.send, resume, frozenset(skip_metrics))
     finally:

@@ -69,6 +69,21 @@ class Crashing(Bootstrap):
         os._exit(3)
 
 
+class GpuReporter(Bootstrap):
+    """Reports the GPUs its job may see (``CUDA_VISIBLE_DEVICES``), without touching one."""
+
+    name = "gpureporter"
+
+    def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> GpuReporter:
+        import os
+
+        self.seen_ = {"gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
+        return super().fit(train, schema, seed)
+
+    def report(self) -> dict:
+        return self.seen_
+
+
 class ThreadCounter(Bootstrap):
     """Reports the CPU threads its job may use, as torch, BLAS and the harness see them."""
 
