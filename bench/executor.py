@@ -5,9 +5,8 @@
 event it emits to ``on_event`` and yields one finished :class:`~bench.jobs.JobRecord` per
 job. :class:`LocalExecutor` runs each job in its own child process on this machine, gives
 it an equal share of the cores (:mod:`bench.cores`) and of the GPUs (:mod:`bench.gpus`),
-and enforces per-phase time limits and
-a memory limit from the parent, so a hung or runaway synthesizer is killed and recorded
-while the grid goes on.
+and enforces per-phase time limits and a memory limit from the parent, so a hung or runaway
+synthesizer is killed and recorded while the grid goes on.
 """
 
 from __future__ import annotations
