@@ -471,6 +471,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 # ---- parser ---------------------------------------------------------------------------------
 
 
+def results_folder(p: argparse.ArgumentParser, what: str = "results folder") -> None:
+    """The ``--out`` of the commands that read (or merge into) a results folder."""
+    p.add_argument(
+        "--out", metavar="DIR", default="bench-results", help=f"{what} (default ./bench-results)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bench",
@@ -651,12 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
         "DLT) and the fidelity table (DM, WD, CS): mean ± std over seeds, best bold, second "
         "underlined, written to OUT/leaderboards/ (also done at the end of every bench run).",
     )
-    lb.add_argument(
-        "--out",
-        metavar="DIR",
-        default="bench-results",
-        help="results folder (default ./bench-results)",
-    )
+    results_folder(lb)
     lb.add_argument("--table", choices=["utility", "privacy", "fidelity", "all"], default="all")
     lb.add_argument("--format", choices=["md", "latex", "csv", "html"], default="md")
     lb.add_argument("--preset", help="which preset's jobs (default: the last run's)")
@@ -670,12 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Per cell our mean, the paper's and the difference; per dataset and "
         "metric the Kendall tau between our ordering of synthesizers and the paper's.",
     )
-    cp.add_argument(
-        "--out",
-        metavar="DIR",
-        default="bench-results",
-        help="results folder (default ./bench-results)",
-    )
+    results_folder(cp)
     cp.add_argument("--preset", help="which preset's jobs (default: the last run's)")
     cp.add_argument("--to", metavar="DIR", help="where to write (default OUT/leaderboards)")
     cp.set_defaults(func=cmd_compare_paper)
@@ -689,12 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
         "leaderboards, like 'bench run'.",
     )
     mg.add_argument("sources", nargs="+", metavar="SOURCE", help="results folders to join")
-    mg.add_argument(
-        "--out",
-        metavar="DIR",
-        default="bench-results",
-        help="the folder to merge into, new or not (default ./bench-results)",
-    )
+    results_folder(mg, "the folder to merge into, new or not")
     mg.set_defaults(func=cmd_merge)
 
     st = sub.add_parser(
@@ -702,12 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show what a results folder holds",
         description="Jobs, their status, timings, peak memory and metric values.",
     )
-    st.add_argument(
-        "--out",
-        metavar="DIR",
-        default="bench-results",
-        help="results folder (default ./bench-results)",
-    )
+    results_folder(st)
     st.set_defaults(func=cmd_status)
     return p
 

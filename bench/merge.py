@@ -6,7 +6,7 @@ job. When both hold it, the better attempt wins whole, with its phases, metrics,
 log (:func:`bench.jobs.preference`: finished over failed over unfinished, then more metrics,
 then the later one); attempts are never mixed. Tables and logs are copied to where ``bench run
 --out DEST`` would put them, so a later run there skips these jobs and computes only what is
-missing. The sources are only read; merging the same folder twice changes nothing.
+missing. The sources are only read; merging the same folder twice changes no job.
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ def merge(sources: Sequence[str | Path], dest: str | Path, argv: list[str]) -> M
     store = Store(out)
     try:
         with store.transaction() as db:
+            held = {r["key"]: r for r in _rows(db, "jobs")}  # DEST's jobs, kept up to date
+            ours = _computed(_rows(db, "metrics"))
             for folder, src in zip(folders, tables, strict=True):
-                _merge_one(db, folder, src, out, summary)
+                _merge_one(db, folder, src, out, held, ours, summary)
             runs = [r for t in tables for r in t["runs"]]
             newest = max(runs, key=lambda r: r["started"] or 0, default={"preset": None})
             db.execute(
@@ -120,8 +122,12 @@ def _merge_one(
     folder: Path,
     src: dict[str, list[dict[str, Any]]],
     out: Path,
+    held: dict[str, dict[str, Any]],
+    ours: dict[str, int],
     summary: MergeSummary,
 ) -> None:
+    """Merge one source into DEST; ``held`` and ``ours`` (DEST's jobs and their computed
+    metrics) follow every job it replaces."""
     run_ids: dict[int, int] = {}
     for run in src["runs"]:
         same = db.execute(
@@ -139,8 +145,6 @@ def _merge_one(
         for r in src[table]:
             index.setdefault(r["key"], []).append(r)
     theirs = _computed(src["metrics"])
-    ours = _computed(_rows(db, "metrics"))
-    held = {r["key"]: r for r in _rows(db, "jobs")}
     for job in src["jobs"]:
         key = job["key"]
         if key in held:
