@@ -181,7 +181,7 @@ class Harmonic(Synthesizer):
         from harmonic.backbone import backoff_batches, initial_batch_size, kv_bytes_per_token
         from harmonic.instructions import generation_prompts
         from harmonic.parse import parse_rows
-        from harmonic.sampler import generate_texts, sample_rows
+        from harmonic.sampler import batch_seed, generate_texts, sample_rows
 
         def make_prompts(count: int, round_: int) -> list[str]:
             return generation_prompts(
@@ -207,15 +207,19 @@ class Harmonic(Synthesizer):
         ]
 
         def generate(prompts: list[str], round_: int) -> list[str]:
+            done = [0]  # prompts of this round already generated: the next batch's start
+
             def run(batch: list[str]) -> list[str]:
-                return generate_texts(
+                texts = generate_texts(
                     self.backbone_,
                     batch,
                     max_new_tokens=self.max_new_tokens_,
                     temperature=self.temperature,
                     top_p=self.top_p,
-                    seed=seed + round_,
+                    seed=batch_seed(seed, round_, done[0]),
                 )
+                done[0] += len(batch)
+                return texts
 
             return backoff_batches(
                 run, prompts, size[0], on_backoff=lambda b: size.__setitem__(0, b)
@@ -248,7 +252,8 @@ class Harmonic(Synthesizer):
         """Per-row perplexity of ``rows`` as answers to seeded generation prompts.
 
         Row i is scored after prompt i of one fixed, seeded prompt list, so a training row and
-        a synthetic row at the same position see the same conditioning.
+        a synthetic row at the same position see the same conditioning, except that prompt i
+        never shows a training row equal to row i (it is redrawn: spec §4's "k other rows").
         """
         from harmonic.backbone import backoff_batches, initial_batch_size, kv_bytes_per_token
         from harmonic.instructions import generation_prompts, serialize_row
@@ -262,6 +267,7 @@ class Harmonic(Synthesizer):
             seed=self.seed_ + 1,
             k=self.k,
             permute=self.permute,
+            avoid=rows,
         )
         rng = np.random.default_rng(self.seed_ + 2)
         names = self.schema_.names

@@ -420,13 +420,54 @@ def generation_prompts(
     seed: int,
     k: int = 5,
     permute: bool = True,
+    avoid: pd.DataFrame | None = None,
 ) -> list[str]:
-    """``n`` sampling prompts (spec §3): k distinct uniformly random training rows each."""
+    """``n`` sampling prompts (spec §3): k distinct uniformly random training rows each.
+
+    ``avoid`` (``n`` rows, for DLT, which scores row i after prompt i): prompt i never shows
+    a training row equal to row i of ``avoid``, so a training row is scored after "k other
+    random training rows" (spec §4) and a synthetic copy of a training row cannot be read off
+    its prompt. Such an example is replaced by a draw of its own, seeded by (seed, i): every
+    other prompt is the same with or without ``avoid``.
+    """
     if n <= 0:
         return []
     train = train.reset_index(drop=True)
     streams = _streams(seed)
-    rows = _distinct_draws(streams[_S_GEN_ROWS], n, len(train), k, skip_self=False).reshape(-1)
+    draws = _distinct_draws(streams[_S_GEN_ROWS], n, len(train), k, skip_self=False)
+    pairs = _pair_table(train, schema)
+    if avoid is not None:
+        if len(avoid) != n:
+            raise ValueError(f"avoid has {len(avoid)} rows for {n} prompts")
+        draws = _avoid_equal_rows(draws, pairs, _pair_table(avoid, schema), seed)
+    rows = draws.reshape(-1)
     rng = streams[_S_GEN_ORDER] if permute else None
-    texts = _serialise(_pair_table(train, schema), rows, _orders(rng, len(rows), len(schema.names)))
+    texts = _serialise(pairs, rows, _orders(rng, len(rows), len(schema.names)))
     return _prompts(prompt_header(schema, k), texts, k)
+
+
+def _avoid_equal_rows(
+    draws: np.ndarray, train_pairs: np.ndarray, avoid_pairs: np.ndarray, seed: int
+) -> np.ndarray:
+    """``draws`` with every training row equal to group g's ``avoid`` row redrawn.
+
+    Rows are equal when their schema-order serialisations are: what the model would see.
+    """
+    n_rows, k = len(train_pairs), draws.shape[1]
+    where: dict[str, list[int]] = {}
+    for i, key in enumerate(_serialise(train_pairs, np.arange(n_rows), None)):
+        where.setdefault(key, []).append(i)
+    out = draws.copy()
+    for g, key in enumerate(_serialise(avoid_pairs, np.arange(len(avoid_pairs)), None)):
+        banned = set(where.get(key, ()))
+        if not banned.intersection(out[g].tolist()):
+            continue
+        if n_rows - len(banned) < k:
+            raise ValueError(f"need {k} training rows other than the scored one")
+        rng = np.random.default_rng([seed, g])
+        for j in range(k):
+            while int(out[g, j]) in banned:
+                r = int(rng.integers(n_rows))
+                if r not in out[g]:
+                    out[g, j] = r
+    return out

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from bench.progress import ProgressLog
-from harmonic.template import prompt_text
+from harmonic.template import adds_special_tokens, prompt_text
 
 
 @dataclass
@@ -142,7 +142,9 @@ def generate_texts(
 
     tok, model = backbone.tokenizer, backbone.model
     tok.padding_side = "left"
-    enc = tok([prompt_text(tok, i) for i in instructions], return_tensors="pt", padding=True)
+    prompts = [prompt_text(tok, i) for i in instructions]
+    special = adds_special_tokens(tok, prompts[0]) if prompts else True  # one template for all
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=special)
     enc = {k: v.to(backbone.device) for k, v in enc.items()}
     closing = closing_tokens(tok, model.config.vocab_size).to(backbone.device)
     if cache == "auto":
@@ -166,6 +168,18 @@ def generate_texts(
         )
     texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     return [t[: first_object_end(t) or len(t)] for t in texts]
+
+
+def batch_seed(seed: int, round_: int, start: int) -> int:
+    """The sampling seed of the batch that starts at prompt ``start`` of round ``round_``.
+
+    Every batch draws its own noise, and no two (seed, round, batch) share it: with
+    ``seed + round`` every batch of a round drew the same noise, and run ``s``'s round 1
+    drew run ``s + 1``'s round 0 (the spec's "each call re-seeds the RNG to the same value").
+    """
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, round_, start]).generate_state(1)[0])
 
 
 def sample_rows(

@@ -28,6 +28,16 @@ def prompt_text(tokenizer: Any, instruction: str, template: bool = True) -> str:
     return PLAIN.format(input=instruction)
 
 
+def adds_special_tokens(tokenizer: Any, text: str) -> bool:
+    """Whether tokenizing the prompt ``text`` should add the tokenizer's special tokens.
+
+    Not when a chat template already wrote the BOS token into it (LLaMA-2-chat's starts with
+    ``<s>``): a second BOS would put every prompt off the distribution the model was tuned on.
+    """
+    bos = getattr(tokenizer, "bos_token", None)
+    return not (isinstance(bos, str) and bos and text.startswith(bos))
+
+
 def encode_pair(
     tokenizer: Any, instruction: str, output: str, max_length: int, template: bool = True
 ) -> tuple[list[int], list[int]]:
@@ -37,7 +47,8 @@ def encode_pair(
     shown in the prompt are never a training target. When the pair is longer than
     ``max_length``, the prompt is cut from its start (its oldest examples), never the output.
     """
-    prompt_ids = tokenizer(prompt_text(tokenizer, instruction, template), add_special_tokens=True)[
+    prompt = prompt_text(tokenizer, instruction, template)
+    prompt_ids = tokenizer(prompt, add_special_tokens=adds_special_tokens(tokenizer, prompt))[
         "input_ids"
     ]
     output_ids = tokenizer(output, add_special_tokens=False)["input_ids"]

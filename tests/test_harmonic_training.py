@@ -39,6 +39,40 @@ def test_loss_mask_covers_output_and_eos_only(tiny):
     assert prompt_text(tok, "X") == PLAIN.format(input="X")  # no chat template: plain layout
 
 
+def test_a_chat_template_with_bos_gets_one_bos(tiny, monkeypatch):
+    """LLaMA-2-chat's template writes <s> itself; tokenizing must not add a second one."""
+    import copy
+    import dataclasses
+
+    from tokenizers.processors import TemplateProcessing
+
+    from harmonic.sampler import generate_texts
+
+    tok = copy.deepcopy(tiny.tokenizer)
+    bos = (tok.bos_token, tok.bos_token_id)
+    tok.backend_tokenizer.post_processor = TemplateProcessing(  # adds BOS, as LLaMA's does
+        single=f"{bos[0]} $A", pair=f"{bos[0]} $A $B", special_tokens=[bos]
+    )
+    assert tok("x")["input_ids"][0] == tok.bos_token_id
+    tok.chat_template = "{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]"
+    ids, _ = encode_pair(tok, "Example one: {}", '{"a": "1"}', max_length=2048)
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
+
+    class Seen(Exception):
+        pass
+
+    def generate(input_ids, attention_mask, **kwargs):
+        raise Seen(input_ids[0][attention_mask[0].bool()].tolist())
+
+    monkeypatch.setattr(tiny.model, "generate", generate)
+    with pytest.raises(Seen) as seen:
+        generate_texts(
+            dataclasses.replace(tiny, tokenizer=tok), ["Example one: {}"], max_new_tokens=2
+        )
+    prompt = seen.value.args[0]
+    assert prompt[0] == tok.bos_token_id and prompt.count(tok.bos_token_id) == 1
+
+
 def test_long_prompts_are_cut_from_the_start_never_the_output(tiny):
     tok = tiny.tokenizer
     output = '{"a": "1", "b": "x"}'

@@ -430,6 +430,35 @@ def test_generation_prompts():
     assert not set(train_orders) & set(gen_orders)
 
 
+def test_generation_prompts_avoid_the_scored_row():
+    """DLT's prompts: prompt i never shows a training row equal to row i, all else unchanged."""
+    d = data("german")
+    train = d.train.iloc[:8]  # 5 of 8 rows per prompt: most prompts hold the row they score
+    plain = generation_prompts(train, d.schema, 40, seed=3, permute=False)
+    avoid = train.iloc[np.arange(40) % 8]
+    kept = generation_prompts(train, d.schema, 40, seed=3, permute=False, avoid=avoid)
+    assert kept == generation_prompts(train, d.schema, 40, seed=3, permute=False, avoid=avoid)
+    changed = 0
+    for i, (before, after) in enumerate(zip(plain, kept, strict=True)):
+        scored = expected_dict(train, d.schema, i % 8)
+        assert scored not in prompt_rows(after) and len(prompt_rows(after)) == K
+        if scored in prompt_rows(before):
+            changed += 1  # only the scored row's place changes
+            diff = [a != b for a, b in zip(prompt_rows(before), prompt_rows(after), strict=True)]
+            assert sum(diff) == 1 and prompt_rows(before)[diff.index(True)] == scored
+        else:
+            assert after == before
+    assert changed > 10
+    # a row that is no training row changes nothing; a table of 5 equal rows cannot avoid itself
+    fresh = avoid.assign(**{"Age in years": avoid["Age in years"] + 1000})
+    assert generation_prompts(train, d.schema, 40, seed=3, permute=False, avoid=fresh) == plain
+    same = pd.concat([train.iloc[:1]] * 5, ignore_index=True)
+    with pytest.raises(ValueError, match="other than the scored one"):
+        generation_prompts(same, d.schema, 1, seed=0, avoid=same.iloc[:1])
+    with pytest.raises(ValueError, match="avoid has 2 rows for 3 prompts"):
+        generation_prompts(train, d.schema, 3, seed=0, avoid=train.iloc[:2])
+
+
 def test_too_few_rows():
     d = data("german")
     with pytest.raises(ValueError, match="more than k"):

@@ -220,6 +220,20 @@ def test_vae_shapes_and_losses() -> None:
     assert only_cat.encode(x_num[:, :0], x_cat[:, :2] % 2)[0].shape == (6, 2, 4)
 
 
+def test_latent_tokens_are_not_layer_normalised() -> None:
+    """Pre-norm encoders: a post-norm one would pin every latent token to mean 0, variance 1."""
+    import torch
+
+    from adapters.tabsyn.vae import TabularVAE
+
+    torch.manual_seed(0)
+    vae = TabularVAE(n_num=3, cardinalities=[4, 5], d_token=4)
+    mu, logvar = vae.encode(torch.randn(32, 3), torch.randint(0, 4, (32, 2)))
+    for out in (mu, logvar):
+        assert out.mean(-1).abs().max() > 0.1
+        assert (out.var(-1, unbiased=False) - 1).abs().max() > 0.1
+
+
 # ---- adapter ---------------------------------------------------------------------------------
 
 

@@ -14,8 +14,12 @@
   never going below ``beta_min``. A large ``beta`` early shapes a regular latent space; a
   small one later buys reconstruction accuracy, which is what the decoder needs.
 
-Transformer blocks are ``torch.nn.TransformerEncoderLayer`` (post-norm, no dropout) with
-``n_head`` heads and a feed-forward width of ``factor * d_token``.
+Transformer blocks are ``torch.nn.TransformerEncoderLayer`` with ``n_head`` heads, a
+feed-forward width of ``factor * d_token`` and no dropout. They are pre-norm, with no final
+LayerNorm, as in the authors' code: the encoders' output is then the free residual stream.
+Post-norm would end every encoder in a LayerNorm over the ``d_token`` coordinates, which pins
+each latent token to zero mean and unit variance before one shared affine map: with
+``d_token = 4`` every token would lie on the same 2-D surface, not in a free 4-D space.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ def _transformer(d_token: int, n_layers: int, n_head: int, factor: int) -> nn.Mo
         dim_feedforward=factor * d_token,
         dropout=0.0,
         batch_first=True,
+        norm_first=True,
     )
     return nn.TransformerEncoder(layer, num_layers=n_layers, enable_nested_tensor=False)
 
