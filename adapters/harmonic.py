@@ -75,7 +75,6 @@ class Harmonic(Synthesizer):
         top_p: float = 0.9,
         gen_batch_size: int = 64,
         retry_budget: float = 3.0,
-        ppl_rows: int = 1000,
         tiny_warmup: int = 8000,
     ) -> None:
         self.llm = llm
@@ -98,7 +97,6 @@ class Harmonic(Synthesizer):
         self.top_p = top_p
         self.gen_batch_size = gen_batch_size
         self.retry_budget = retry_budget
-        self.ppl_rows = ppl_rows
         self.tiny_warmup = tiny_warmup
 
     # ---- fit ----------------------------------------------------------------------------------

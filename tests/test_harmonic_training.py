@@ -251,6 +251,7 @@ def test_dlt_is_train_minus_synthetic_perplexity():
     )
     out = DataLeakageTest(max_rows=100).compute(ctx)
     assert out.value == pytest.approx(1.0 - 5.0) and out.aux["rows"] == 100
+    assert out.aux["value_base2"] == pytest.approx(1.0 - 2 ** math.log(5.0))  # authors' base
 
 
 def test_format_corpus_names_every_key_once_in_fresh_orders():
