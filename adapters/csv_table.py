@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import string
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,22 @@ import pandas as pd
 from bench.errors import UserError
 from bench.schema import Schema
 from bench.synthesizer import Synthesizer
+
+PLACEHOLDERS = ("dataset", "seed")
+
+
+def check_placeholders(path: str) -> None:
+    """Only ``{dataset}`` and ``{seed}``: a typo such as ``{datset}`` is refused when the run
+    is checked (a ValueError, which the runner reports in one line), not in every job."""
+    allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+    fix = f"the placeholders allowed are {allowed} (write '{{{{' for a literal brace)"
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(path) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"path '{path}' has a stray brace ({exc}): {fix}") from exc
+    bad = [f for f in fields if f not in PLACEHOLDERS]
+    if bad:
+        raise ValueError(f"path '{path}' has an unknown placeholder {{{bad[0]}}}: {fix}")
 
 
 class CSVTable(Synthesizer):
@@ -29,6 +46,7 @@ class CSVTable(Synthesizer):
 
     def __init__(self, path: str = "") -> None:
         self.path = path
+        check_placeholders(path)
 
     def _resolve(self, dataset: str, seed: int) -> Path:
         if not self.path:

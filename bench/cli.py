@@ -61,6 +61,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         "classes",
         "missing",
     ]
+    _check_user_data_args(args)
     if args.data:
         from bench.datasets import load_user
 
@@ -81,17 +82,32 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_user_data_args(args: argparse.Namespace) -> None:
+    """The options of your own dataset mean nothing without ``--data``: refuse, not ignore."""
+    if args.data is not None:
+        if not args.data.strip():
+            raise UserError("--data is empty: give a CSV or Parquet file, e.g. --data churn.csv")
+        return
+    for option in ("target", "test", "name", "description", "split_seed"):
+        if getattr(args, option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise UserError(
+                f"{flag} describes your own file and needs --data FILE: add --data FILE "
+                f"(e.g. --data churn.csv --target churned), or drop {flag}"
+            )
+
+
 def _user_spec(args: argparse.Namespace) -> Any:
     from bench.datasets import UserDataSpec, dataset_name_for
 
     if not args.target:
         raise UserError("--data needs --target COLUMN: the column to predict")
     return UserDataSpec(
-        name=args.name or dataset_name_for(args.data),
+        name=dataset_name_for(args.data) if args.name is None else args.name,
         path=args.data,
         target=args.target,
         test=args.test,
-        split_seed=args.split_seed,
+        split_seed=0 if args.split_seed is None else args.split_seed,
         description=args.description or "tabular records",
     )
 
@@ -255,6 +271,9 @@ def cmd_envs_remove(args: argparse.Namespace) -> int:
         if args.which:
             raise UserError("give either --all or environment hashes/synthesizer names, not both")
         targets = list_envs()
+        if not targets:
+            print(f"no isolated environments in {root}: nothing to remove")
+            return 0
     elif not args.which:
         raise UserError("name what to remove: a hash, a synthesizer, or --all")
     else:
@@ -288,12 +307,18 @@ def cmd_envs_remove(args: argparse.Namespace) -> int:
 # ---- bench run ------------------------------------------------------------------------------
 
 
+#: what a KEY=VALUE option looks like, for its error messages
+KEY_VALUE_EXAMPLES = {"--param": "smote.k_neighbors=3", "--limit": "fit=600"}
+
+
 def _key_values(items: list[str] | None, what: str) -> dict[str, str]:
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UserError(f"{what} '{item}' is not KEY=VALUE: write e.g. {what} fit=600")
+            raise UserError(
+                f"{what} '{item}' is not KEY=VALUE: write e.g. {what} {KEY_VALUE_EXAMPLES[what]}"
+            )
         out[key.strip()] = value.strip()
     return out
 
@@ -335,6 +360,7 @@ def _print_plan(cfg: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bench.checks import preflight
     from bench.config import build_config
     from bench.progress import Progress
     from bench.runner import run
@@ -346,7 +372,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not sep:
             raise UserError(f"--param '{dotted}' needs SYNTHESIZER.PARAMETER=VALUE")
         params.setdefault(synth, {})[key] = parse_value(value)
-    limits = {k: float(parse_value(v) or 0) for k, v in _key_values(args.limit, "--limit").items()}
+    limits = {k: parse_value(v) for k, v in _key_values(args.limit, "--limit").items()}
+    _check_user_data_args(args)
     user_data = [_user_spec(args)] if args.data else []
     cfg = build_config(
         args.config,
@@ -368,6 +395,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         shard=args.shard,
     )
+    cfg = preflight(cfg)
     if args.dry_run:
         return _print_plan(cfg)
     summary = run(cfg, Progress(), argv=["bench", *sys.argv[1:]])
@@ -375,8 +403,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _publish(summary.out)
     if summary.failed:
         print(
-            f"\n{len(summary.failed)} job(s) failed; see the table above and the logs in "
-            f"{summary.out / 'logs'}",
+            f"\n{len(summary.failed)} job(s) failed: 'failures' above gives each one's full "
+            f"reason and log, which ends with the traceback ('bench status --out "
+            f"{summary.out}' lists them again)",
             file=sys.stderr,
         )
         return 1
@@ -387,9 +416,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench.checks import check_report_args
     from leaderboards.tables import TABLES
     from leaderboards.write import write_leaderboards
 
+    check_report_args(args.out, args.to, args.digits)
     tables = tuple(TABLES) if args.table == "all" else (args.table,)
     paths = write_leaderboards(args.out, tables, (args.format,), args.preset, args.to, args.digits)
     if args.format in ("md", "csv"):
@@ -401,8 +432,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_compare_paper(args: argparse.Namespace) -> int:
+    from bench.checks import check_report_args
     from leaderboards.write import write_comparison
 
+    check_report_args(args.out, args.to)
     paths = write_comparison(args.out, args.preset, args.to)
     print(paths[0].read_text(encoding="utf-8"))
     for path in paths:
@@ -434,8 +467,10 @@ def _publish(out: Any) -> None:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    from bench.checks import check_results_folder
     from bench.merge import merge
 
+    check_results_folder(args.out)
     summary = merge(args.sources, args.out, ["bench", *sys.argv[1:]])
     print(
         f"merged {len(args.sources)} folder(s) into {summary.dest}: {summary.added} job(s) "
@@ -464,6 +499,9 @@ def _print_status(out: Any) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from bench.checks import check_results_folder
+
+    check_results_folder(args.out, reading=True)
     _print_status(args.out)
     return 0
 
@@ -507,7 +545,6 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument(
             "--split-seed",
             type=int,
-            default=0,
             metavar="N",
             help="seed of the train/val/test split (default 0)",
         )

@@ -16,7 +16,7 @@ A config file holds any of these keys (all optional)::
     shard = "2/8"                       # this machine's share of a grid split over 8 (README)
 
     [limits]                            # seconds per phase (fit, generate, metric, io, lle)
-    fit = 3600
+    fit = 3600                          # "none": no limit
     lle = 900                           # the LLE metric (its own phase kind: it trains an LLM)
 
     [params.smote]                      # constructor parameters, over the preset's
@@ -33,12 +33,14 @@ A config file holds any of these keys (all optional)::
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from bench.catalog import BUNDLED
+from bench.checks import parse_seed, unique
 from bench.datasets import UserDataSpec
 from bench.errors import UserError
 from bench.toml import read_toml
@@ -104,14 +106,45 @@ class RunConfig:
 
 
 def parse_size_mb(text: str | float | int) -> float:
-    """'8GiB', '512M', '1.5 GB' or a number of MiB -> MiB."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?B)?\s*", str(text), re.IGNORECASE)
-    if not m:
-        raise UserError(f"memory size '{text}' is not understood: write e.g. 8GiB or 512MiB")
-    scale = {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}[m.group(2).upper()]
-    return float(m.group(1)) * scale
+    """'8GiB', '512M', '1.5 GB' or a number of MiB -> MiB, above zero (a job over the limit
+    is killed, so 0 would kill every job)."""
+    number = r"(\d+(?:\.\d*)?|\.\d+)"
+    m = re.fullmatch(rf"\s*{number}\s*([KMGT]?)(i?B)?\s*", str(text), re.IGNORECASE)
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        mb = float(text)
+    elif m:
+        scale = {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}[m.group(2).upper()]
+        mb = float(m.group(1)) * scale
+    else:
+        mb = math.nan
+    if not (math.isfinite(mb) and mb > 0):
+        raise UserError(f"memory size {text!r} is not a size above zero: write e.g. 8GiB or 512MiB")
+    return mb
+
+
+#: a limit that means "no limit" (``--limit fit=none``; in a config ``fit = "none"``)
+NO_LIMIT = "none"
+
+
+def parse_limit(kind: str, value: Any) -> float | None:
+    """Seconds for a phase kind: a positive finite number, or "none" for no limit. Zero,
+    negative, nan and inf are refused: each would end (or never end) every job."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == NO_LIMIT):
+        return None
+    secs = value
+    if isinstance(value, str):
+        try:
+            secs = float(value)
+        except ValueError:
+            secs = math.nan
+    if isinstance(secs, bool) or not isinstance(secs, (int, float)):
+        secs = math.nan
+    if not (math.isfinite(secs) and secs > 0):
+        raise UserError(
+            f"time limit {kind}={value!r} is not a number of seconds above zero: write e.g. "
+            f"--limit {kind}=600 (in a config, {kind} = 600 under [limits]), or {kind}=none"
+        )
+    return float(secs)
 
 
 def parse_workers(value: Any) -> int | str:
@@ -140,10 +173,44 @@ def parse_shard(value: Any) -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
+LIST_EXAMPLES = {
+    "seeds": "[1234, 1235]",
+    "datasets": '["german", "diabetes"]',
+    "synthesizers": '["original", "smote"]',
+    "metrics": '["dm", "wd"]',
+}
+
+
 def _list(value: Any, key: str) -> list[Any]:
     if not isinstance(value, list):
-        raise UserError(f'config key \'{key}\' must be a list, e.g. {key} = ["a", "b"]')
+        raise UserError(
+            f"config key '{key}' must be a list, e.g. {key} = {LIST_EXAMPLES.get(key, '[...]')}"
+        )
     return value
+
+
+def parse_seeds(value: Any) -> list[int]:
+    """Seeds as given, each once; strings and fractions are refused, not truncated."""
+    example = "seeds = [1234, 1235] in a config, or --seeds 1234 1235"
+    return unique(parse_seed(s, "each seed", example) for s in _list(value, "seeds"))
+
+
+def _table(value: Any, key: str, example: str) -> dict[str, Any]:
+    """A config table (``[limits]``, ``[params.smote]``, ``[data.churn]``)."""
+    if not isinstance(value, dict):
+        raise UserError(f"config key '{key}' must be a table, e.g. {example}")
+    return value
+
+
+def run_datasets(
+    picked: list[Any] | None, user_data: dict[str, Any], cli_data: list[Any]
+) -> list[str]:
+    """The run's datasets: those named (``--datasets`` or the config's list; by default every
+    ``[data.*]`` table, else the preset's), plus every file given with ``--data``, which is
+    never dropped silently."""
+    names = list(user_data) if picked is None else list(_list(picked, "datasets"))
+    names += [spec.name for spec in cli_data]
+    return unique(str(d) for d in names)
 
 
 KNOWN_KEYS = {
@@ -189,45 +256,44 @@ def build_config(file: str | None = None, **cli: Any) -> RunConfig:
 
     user_data = {
         name: UserDataSpec.from_mapping(name, spec, base)
-        for name, spec in raw.get("data", {}).items()
+        for name, spec in _table(raw.get("data", {}), "data", "[data.churn]").items()
     }
     for spec in cli.get("user_data") or []:
         user_data[spec.name] = spec
-    datasets = pick("datasets")
-    if datasets is None:
-        datasets = list(user_data) or list(defaults["datasets"])
+    datasets = run_datasets(pick("datasets"), user_data, cli.get("user_data") or [])
+    datasets = datasets or list(defaults["datasets"])
 
     limits: dict[str, float | None] = dict(defaults["limits"])
-    for kind, secs in {**raw.get("limits", {}), **(cli.get("limits") or {})}.items():
+    file_limits = _table(raw.get("limits", {}), "limits", "[limits] with fit = 600")
+    for kind, secs in {**file_limits, **(cli.get("limits") or {})}.items():
         if kind not in PHASE_KINDS:
             raise UserError(f"unknown phase '{kind}' in limits: use {', '.join(PHASE_KINDS)}")
-        limits[kind] = float(secs) if secs else None
+        limits[kind] = parse_limit(kind, secs)
 
-    params: dict[str, dict[str, Any]] = {k: dict(v) for k, v in raw.get("params", {}).items()}
+    params: dict[str, dict[str, Any]] = {
+        k: dict(_table(v, f"params.{k}", f"[params.{k}] with one line per parameter"))
+        for k, v in _table(raw.get("params", {}), "params", "[params.smote]").items()
+    }
     for synth, values in (cli.get("params") or {}).items():
         params.setdefault(synth, {}).update(values)
 
-    seeds = pick("seeds") or list(defaults["seeds"])
-    try:
-        seeds = [int(s) for s in _list(seeds, "seeds")]
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"seeds must be integers, got {seeds!r}") from exc
+    seeds = parse_seeds(pick("seeds") or list(defaults["seeds"]))
 
     memory = pick("memory_limit")
     rows = pick("rows")
-    if rows is not None and (not isinstance(rows, int) or rows < 1):
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
         raise UserError(f"rows must be a positive integer, got {rows!r}")
     workers = parse_workers(pick("workers", defaults["workers"]))
     synths = pick("synthesizers")
     metrics = pick("metrics")
     return RunConfig(
         preset=preset,
-        datasets=[str(d) for d in _list(datasets, "datasets")],
+        datasets=datasets,
         user_data=user_data,
-        synthesizers=None if synths is None else [str(s) for s in _list(synths, "synthesizers")],
+        synthesizers=None if synths is None else unique(map(str, _list(synths, "synthesizers"))),
         seeds=seeds,
         rows=rows,
-        metrics=None if metrics is None else [str(m) for m in _list(metrics, "metrics")],
+        metrics=None if metrics is None else unique(map(str, _list(metrics, "metrics"))),
         params=params,
         limits=limits,
         memory_limit_mb=None if memory is None else parse_size_mb(memory),

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.catalog import BUNDLED, INDEX_FILE, bundled_meta, data_dir
+from bench.checks import check_plain_name, parse_seed
 from bench.errors import UserError, unknown_name
 from bench.schema import Schema, check_target, infer_schema, to_storage
 from bench.synthesizer import class_allocation
@@ -27,6 +28,7 @@ from bench.tables import read_table
 
 SPLITS = ("train", "val", "test")
 SPLIT_RATIOS = (0.7, 0.1, 0.2)
+TRAIN_VAL_RATIOS = (0.875, 0.125)  # with a separate test file: 7:1
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,20 @@ class UserDataSpec:
     description: str = "tabular records"
     split_seed: int = 0
 
+    def __post_init__(self) -> None:
+        """The name becomes folders under ``--out``; the split seed is stored as given."""
+        check_plain_name(self.name, "--name churn, or [data.churn] in a config")
+        where = f"split_seed = 0 under [data.{self.name}] in a config"
+        parse_seed(self.split_seed, "the split seed", f"--split-seed 0, or {where}")
+
     @classmethod
     def from_mapping(
         cls, name: str, d: Mapping[str, Any], base: Path | None = None
     ) -> UserDataSpec:
+        if not isinstance(d, Mapping):
+            raise UserError(
+                f"config key 'data.{name}' must be a table: [data.{name}] with path and target"
+            )
         allowed = {"path", "target", "test", "columns", "description", "split_seed"}
         unknown = set(d) - allowed
         if unknown:
@@ -68,7 +80,7 @@ class UserDataSpec:
             test=where(d.get("test")),
             columns=dict(d.get("columns", {})),
             description=str(d.get("description", "tabular records")),
-            split_seed=int(d.get("split_seed", 0)),
+            split_seed=d.get("split_seed", 0),
         )
 
 
@@ -173,6 +185,32 @@ def stratified_split(
     return [table.iloc[sorted(p)].reset_index(drop=True) for p in parts]
 
 
+def min_rows(ratios: tuple[float, ...]) -> int:
+    """The fewest rows whose split gives every later part a row and train two (one a class)."""
+    n = 2
+    while (
+        any(round(r * n) < 1 for r in ratios[1:]) or n - sum(round(r * n) for r in ratios[1:]) < 2
+    ):
+        n += 1
+    return n
+
+
+def check_split(
+    name: str, parts: Mapping[str, pd.DataFrame], target: str, rows: int, ratios: tuple[float, ...]
+) -> None:
+    """Every split holds rows and train both classes, or the metrics fail in every job
+    with a message (an empty label array) that does not name the cause."""
+    empty = [split for split, table in parts.items() if len(table) == 0]
+    if not empty and parts["train"][target].nunique(dropna=True) >= 2:
+        return
+    what = f"{', '.join(empty)} would be empty" if empty else "train would hold one class"
+    ratio = "7:1:2 train/val/test" if len(ratios) == 3 else "7:1 train/val"
+    raise UserError(
+        f"dataset '{name}' has {rows} rows, too few for its {ratio} split ({what}): give at "
+        f"least {min_rows(ratios)} rows, more if a class has only a row or two"
+    )
+
+
 def load_user(spec: UserDataSpec) -> Dataset:
     if spec.name in BUNDLED:
         raise UserError(
@@ -180,14 +218,16 @@ def load_user(spec: UserDataSpec) -> Dataset:
         )
     table = read_table(spec.path)
     check_target(table, spec.target)
+    ratios = SPLIT_RATIOS if spec.test is None else TRAIN_VAL_RATIOS
     if spec.test is None:
         train, val, test = stratified_split(table, spec.target, spec.split_seed)
         source = f"{spec.path} (stratified 7:1:2 split, seed {spec.split_seed})"
     else:
         test = read_table(spec.test)
-        train, val = stratified_split(table, spec.target, spec.split_seed, (0.875, 0.125))
+        train, val = stratified_split(table, spec.target, spec.split_seed, TRAIN_VAL_RATIOS)
         source = f"{spec.path} + test {spec.test} (train/val 7:1 split, seed {spec.split_seed})"
     parts = {"train": train, "val": val, "test": test}
+    check_split(spec.name, parts, spec.target, len(table), ratios)
     return _build(spec.name, parts, spec.target, spec.columns, spec.description, source)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.errors import UserError
 from bench.jobs import FAILED, preference
+from bench.lock import hold
 from bench.runner import job_paths
 from bench.store import DB_NAME, Store
 
@@ -91,6 +92,14 @@ def merge(sources: Sequence[str | Path], dest: str | Path, argv: list[str]) -> M
         if folder in folders[:i]:
             raise UserError(f"'{sources[i]}' is given twice")
     tables = [_read(f) for f in folders]  # every source readable before anything is written
+    with hold(out, argv):  # no run (or other merge) may write DEST meanwhile
+        return _merge_into(out, folders, tables, argv)
+
+
+def _merge_into(
+    out: Path, folders: list[Path], tables: list[dict[str, list[dict[str, Any]]]], argv: list[str]
+) -> MergeSummary:
+    """Write every source's better jobs into ``out`` in one transaction."""
     summary = MergeSummary(out)
     store = Store(out)
     try:

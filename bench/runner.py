@@ -4,9 +4,11 @@ rest on an executor, store every finished job as soon as it finishes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import sys
+import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,6 +21,7 @@ from bench.datasets import Dataset, load_bundled, load_user
 from bench.errors import UserError
 from bench.executor import Executor, LocalExecutor
 from bench.jobs import FAILED, Job, JobRecord, job_key
+from bench.lock import hold
 from bench.registry import available, load, resolve
 from bench.store import Store
 from bench.synthesizer import SupportsPerplexity, Synthesizer
@@ -257,14 +260,62 @@ def share(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
     return [job for job in jobs if job.key in mine]
 
 
+def failure_notes(rec: JobRecord, tracebacks: dict[str, str]) -> str:
+    """Why a job or its metrics failed, with the tracebacks, as lines for the job's log: a
+    synthesizer rarely prints its own error, and a job killed for time or memory cannot."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    notes = []
+    if rec.status in FAILED:
+        failed = [p for p, v in rec.phases.items() if v.get("status") == rec.status]
+        phase = next((p for p in failed if not p.startswith("metric:")), "startup")
+        notes.append((f"job {rec.status} in phase {phase}: {rec.error}", tracebacks.get(phase)))
+    for name, m in rec.metrics.items():
+        if m.get("status") in FAILED:
+            why = f"metric {name} {m['status']}: {m.get('reason')}"
+            notes.append((why, tracebacks.get(f"metric:{name}")))
+    return "".join(f"[bench {stamp}] {why}\n{tb or ''}" for why, tb in notes)
+
+
+def log_failures(rec: JobRecord, tracebacks: dict[str, str]) -> None:
+    """Append :func:`failure_notes` to the job's log (never stops the grid)."""
+    text = failure_notes(rec, tracebacks)
+    if not text:
+        return
+    with contextlib.suppress(OSError):
+        log = Path(rec.job.log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as f:
+            f.write(text)
+
+
 def run(
     cfg: RunConfig,
     progress: Any,
     argv: list[str] | None = None,
     executor: Executor | None = None,
 ) -> RunSummary:
-    jobs, info = plan(cfg)
-    jobs = share(jobs, cfg.shard)
+    """Plan and run ``cfg``'s grid, holding its folder (:func:`bench.lock.hold`) throughout:
+    a second run into a folder in use is refused before it writes anything there."""
+    out = Path(cfg.out).resolve()
+    argv = argv or sys.argv
+    with contextlib.ExitStack() as held:
+        existed = out.is_dir()
+        if existed:
+            held.enter_context(hold(out, argv))
+        jobs, info = plan(cfg)  # a new folder is made only once every name and file checks out
+        if not existed:
+            held.enter_context(hold(out, argv))
+        return _run_held(cfg, progress, argv, executor, share(jobs, cfg.shard), info)
+
+
+def _run_held(
+    cfg: RunConfig,
+    progress: Any,
+    argv: list[str],
+    executor: Executor | None,
+    jobs: list[Job],
+    info: dict[str, tuple[str, dict[str, str]]],
+) -> RunSummary:
     out = Path(cfg.out).resolve()
     store = Store(out)
     todo = select(jobs, store, cfg)
@@ -273,19 +324,23 @@ def run(
         todo = longest_first(todo)
     summary = RunSummary(out, planned=len(jobs), skipped=len(jobs) - len(todo), workers=workers)
     versions = package_versions(METRIC_PACKAGES)
-    run_id = store.start_run(argv or sys.argv, cfg.preset, cfg.to_dict(), versions)
+    run_id = store.start_run(argv, cfg.preset, cfg.to_dict(), versions)
     executor = executor or LocalExecutor(workers)
     progress.start(summary, todo)
+    tracebacks: dict[str, dict[str, str]] = {}  # per job key, per failed phase
 
     def on_event(job: Job, event: dict[str, Any]) -> None:
         if event["event"] == "job_start":
             store.mark_running(job, run_id, *info[job.key])
+        elif event["event"] == "phase_end" and event.get("traceback"):
+            tracebacks.setdefault(job.key, {})[event["phase"]] = event["traceback"]
         progress.event(job, event)
 
     status = "interrupted"
     try:
         for record in executor.run(todo, on_event):
             store.save(record)
+            log_failures(record, tracebacks.pop(record.job.key, {}))
             summary.records.append(record)
         status = "finished"
     finally:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from leaderboards.render import settings_lines
-from leaderboards.tables import PAPER_SYNTHESIZERS, TABLES, Leaderboard, Results, build
+from leaderboards.render import DAGGER, settings_lines
+from leaderboards.tables import PAPER_SYNTHESIZERS, TABLES, Cell, Leaderboard, Results, build
 
 #: The paper's metric and method spellings -> this project's names.
 PAPER_METRICS = {
@@ -55,6 +55,29 @@ def kendall_tau(ours: list[float], paper: list[float]) -> float:
     return float(tau) if tau is not None else math.nan
 
 
+CELL_COLUMNS = (
+    "dataset",
+    "metric",
+    "synthesizer",
+    "ours_mean",
+    "ours_std",
+    "n",
+    "paper_mean",
+    "paper_std",
+    "diff",
+    "paper_source",
+    "note",
+)
+RANK_COLUMNS = ("dataset", "metric", "synthesizers", "kendall_tau", "compared")
+
+
+def _note(cell: Cell) -> str:
+    """Why our side of a cell has no value (or fewer seeds): the leaderboards' † reasons."""
+    if cell.state == "missing":
+        return "not computed in these results"
+    return "; ".join(dict.fromkeys(cell.failures))
+
+
 def compare(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(cells, ranks): one row per dataset × metric × synthesizer, one per dataset × metric."""
     paper = paper_results().dropna(subset=["metric_name", "synthesizer"])
@@ -82,9 +105,10 @@ def compare(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "paper_std": p_std,
                     "diff": ours - p_mean,
                     "paper_source": hit["source"].iloc[0] if len(hit) else "",
+                    "note": _note(cell),
                 }
             )
-    cells = pd.DataFrame(rows)
+    cells = pd.DataFrame(rows, columns=list(CELL_COLUMNS))
     ranks = []
     for (dataset, metric), group in cells.groupby(["dataset", "metric"], sort=False):
         both = group[
@@ -99,7 +123,7 @@ def compare(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "compared": ", ".join(both.synthesizer),
             }
         )
-    return cells, pd.DataFrame(ranks)
+    return cells, pd.DataFrame(ranks, columns=list(RANK_COLUMNS))
 
 
 def _fmt(x: float | None, digits: int = 2) -> str:
@@ -121,16 +145,22 @@ def to_markdown(cells: pd.DataFrame, ranks: pd.DataFrame, provenance: dict) -> s
         "| Dataset | Metric | Synthesizer | Ours | Paper | Ours − paper |",
         "|---|---|---|---:|---:|---:|",
     ]
+    notes: list[str] = []
     for r in cells.itertuples():
-        if math.isnan(r.ours_mean) and math.isnan(r.paper_mean):
+        if math.isnan(r.ours_mean) and math.isnan(r.paper_mean) and not r.note:
             continue
         ours = _fmt(r.ours_mean) + (
             f" ± {_fmt(r.ours_std)}" if r.ours_std is not None and not pd.isna(r.ours_std) else ""
         )
+        if r.note:  # a failure, numbered as in the leaderboards
+            notes += [] if r.note in notes else [r.note]
+            ours += f"<sup>{DAGGER}{notes.index(r.note) + 1}</sup>"
         paper = _fmt(r.paper_mean) + (f" ± {_fmt(r.paper_std)}" if not pd.isna(r.paper_std) else "")
         lines.append(
             f"| {r.dataset} | {r.metric} | {r.synthesizer} | {ours} | {paper} | {_fmt(r.diff)} |"
         )
+    if notes:
+        lines += ["", *(f"- {DAGGER}{i} {note}" for i, note in enumerate(notes, start=1))]
     lines += [
         "",
         "| Dataset | Metric | Synthesizers compared | Kendall tau |",

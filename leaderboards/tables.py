@@ -263,10 +263,33 @@ def _job_failure(job: pd.Series) -> str:
     return f"{job.status}: {error[:160]}" if error else str(job.status)
 
 
+def requested_metrics(results: Results) -> set[str]:
+    """The metrics the runs behind these jobs asked for. A job that failed before its metrics
+    stores none, yet its columns must show the failure, not call the metric absent."""
+    from bench.errors import UserError
+    from bench.registry import available, resolve
+
+    ids = set(results.jobs.run_id.dropna())
+    out: set[str] = set()
+    for run in results.runs[results.runs.run_id.isin(ids)].itertuples():
+        config = json.loads(run.config or "{}")
+        if "metrics" not in config:  # a merge's own row, or a store from before configs
+            continue
+        names = config["metrics"]
+        if names is None:  # the default: every registered metric
+            out |= set(available("metrics"))
+            continue
+        for name in names:
+            with contextlib.suppress(UserError):  # a plug-in since uninstalled
+                out.add(resolve("metrics", name)[0])
+    return out
+
+
 def build(results: Results, table: str) -> Leaderboard:
     """The leaderboard ``table`` (utility / privacy / fidelity) of ``results``."""
     jobs, metrics = results.jobs, results.metrics
-    present = [m for m in TABLES[table] if m in set(metrics.metric)]
+    shown = set(metrics.metric) | requested_metrics(results)
+    present = [m for m in TABLES[table] if m in shown]
     absent = [m for m in TABLES[table] if m not in present]
     synths = _labels(sorted(set(jobs.synthesizer)))
     datasets = _datasets(sorted(set(jobs.dataset)))

@@ -276,7 +276,9 @@ def test_registered_with_its_own_limit_kind():
     )
     assert job.limit("metric:lle") == 60 and job.limit("metric:dm") == 30
     assert job.limit("fit") == cfg.limits["fit"]
-    no_limit = Job.from_dict({**job.to_dict(), "limits": build_config(limits={"lle": 0}).limits})
+    no_limit = Job.from_dict(
+        {**job.to_dict(), "limits": build_config(limits={"lle": "none"}).limits}
+    )
     assert no_limit.limit("metric:lle") is None
     with pytest.raises(UserError, match="lle"):
         build_config(limits={"lle_train": 5})
