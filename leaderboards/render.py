@@ -159,7 +159,7 @@ def to_latex(lb: Leaderboard, digits: int = 2) -> str:
     cols = "ll" + "c" * len(lb.synthesizers)
     head = " & ".join(["Dataset", "Metric", *(tex_escape(lbl) for _, lbl in lb.synthesizers)])
     lines = [
-        "% requires \\usepackage{booktabs}",
+        "% requires \\usepackage{booktabs} and \\usepackage{graphicx} (for \\resizebox)",
         r"\begin{table}[t]",
         r"\centering",
         r"\caption{" + tex_escape(" ".join(caption(lb))) + "}",

@@ -160,6 +160,8 @@ class Results:
     preset: str
     folder: str
     left_out: list[str] = field(default_factory=list)  # what :func:`current` set aside
+    #: (job key, metric) values computed under an earlier setting (:func:`current_metrics`)
+    set_aside: set[tuple[str, str]] = field(default_factory=set)
 
 
 #: Parameters that say where a job ran, not what it computed: they do not split a setting.
@@ -209,6 +211,35 @@ def current(jobs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.DataFrame, li
     return jobs.loc[sorted(keep)], left_out
 
 
+def current_metrics(
+    jobs: pd.DataFrame, metrics: pd.DataFrame
+) -> tuple[set[tuple[str, str]], list[str]]:
+    """Values of a cell computed under another setting than its latest job's, set aside.
+
+    A metric's setting (LLE's preset and backbone) is stored with its value; a run with
+    another ``--llm`` recomputes LLE for its own jobs only, so a cell could otherwise average
+    two backbones' LLE as if they were seeds.
+    """
+    ran = metrics[metrics.setting.fillna("") != ""].merge(
+        jobs[["key", "dataset", "synthesizer", "started"]], on="key"
+    )
+    labels = dict(_labels(sorted(set(jobs.synthesizer))))
+    aside: set[tuple[str, str]] = set()
+    lines: list[str] = []
+    for (dataset, synth, metric), group in ran.groupby(["dataset", "synthesizer", "metric"]):
+        latest = group.setting.loc[group.started.fillna(0.0).idxmax()]
+        other = group[group.setting != latest]
+        if other.empty:
+            continue
+        aside |= {(k, metric) for k in other.key}
+        label, name = labels.get(synth, synth), METRIC_LABELS.get(metric, metric)
+        lines.append(
+            f"{dataset} × {label}: {name} of {_count(len(other), 'seed')} computed "
+            f"under another setting ({', '.join(sorted(set(other.setting)))})"
+        )
+    return aside, lines
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -234,7 +265,8 @@ def load_results(folder: str, preset: str | None = None) -> Results:
         )
     jobs, left_out = current(jobs[jobs.preset == preset], metrics)
     metrics = metrics[metrics.key.isin(jobs.key)]
-    return Results(jobs, metrics, runs, preset, folder, left_out)
+    aside, more = current_metrics(jobs, metrics)
+    return Results(jobs, metrics, runs, preset, folder, left_out + more, aside)
 
 
 def _labels(names: list[str]) -> list[tuple[str, str]]:
@@ -304,12 +336,15 @@ def build(results: Results, table: str) -> Leaderboard:
         provenance=provenance(results),
     )
     by_key = metrics.set_index(["key", "metric"])
+    seeds = len(set(jobs.seed))  # the caption's seeds: a cell with fewer shows (n=1/3)
     for dataset in datasets:
         for synth, _ in synths:
             group = jobs[(jobs.dataset == dataset) & (jobs.synthesizer == synth)]
             for info in lb.metrics:
-                cell = Cell(requested=len(group))
+                cell = Cell(requested=seeds)
                 for job in group.itertuples():
+                    if (job.key, info.name) in results.set_aside:
+                        continue  # named in the caption's "left out" line
                     if (job.key, info.name) not in by_key.index:
                         cell.failures.append(
                             _job_failure(job) if job.status != "ok" else "not computed"
@@ -329,7 +364,12 @@ def build(results: Results, table: str) -> Leaderboard:
 
 
 def _rank(lb: Leaderboard, dataset: str, info: MetricInfo) -> None:
-    """Best = 1, second = 2 by the metric's goal; the real-data reference is not ranked."""
+    """Best = 1, second = 2 by the metric's goal; the real-data reference is not ranked.
+
+    Competition ranking: a cell's rank is one more than the number of cells strictly better,
+    so after a tie for best nothing is second (seven tied at NRS 1.00 are all bold, and the
+    eighth is not underlined as if it came second).
+    """
     scored = []
     for synth, _ in lb.synthesizers:
         cell = lb.cell(dataset, info.name, synth)
@@ -342,9 +382,8 @@ def _rank(lb: Leaderboard, dataset: str, info: MetricInfo) -> None:
         else:
             key = abs(cell.mean - (info.target or 0.0))
         scored.append((round(key, 12), cell))
-    distinct = sorted({k for k, _ in scored})
     for key, cell in scored:
-        position = distinct.index(key) + 1
+        position = 1 + sum(other < key for other, _ in scored)
         cell.rank = position if position <= 2 else None
 
 
@@ -352,14 +391,21 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
-def overrides(jobs: pd.DataFrame, preset: str) -> dict[str, list[str]]:
+def overrides(jobs: pd.DataFrame, preset: str, runs: pd.DataFrame) -> dict[str, list[str]]:
     """Per synthesizer label, the parameters its jobs ran with that differ from the preset's
-    (``--param``, a config file's ``[params]``): a caption that names a preset must also say
-    where a run left it. The backbone has a line of its own; the device is no setting."""
+    (``--param``, a config file's ``[params]``) and the rows asked for with ``--rows``: a
+    caption that names a preset must also say where a run left it. The backbone has a line
+    of its own; the device is no setting."""
     from bench.registry import load
 
     labels = dict(_labels(sorted(set(jobs.synthesizer))))
     out: dict[str, list[str]] = {}
+    rows = {run.run_id: json.loads(run.config or "{}").get("rows") for run in runs.itertuples()}
+    for job in jobs.itertuples():
+        if rows.get(job.run_id):  # --rows: as many rows generated as asked, not the train size
+            items = out.setdefault(labels.get(job.synthesizer, job.synthesizer), [])
+            if f"rows={job.n_requested}" not in items:
+                items.append(f"rows={job.n_requested}")
     for (synth, target, params), _ in jobs.groupby(["synthesizer", "target", "params"]):
         try:
             cls = load(target)
@@ -378,28 +424,47 @@ def overrides(jobs: pd.DataFrame, preset: str) -> dict[str, list[str]]:
     return {label: items for label, items in out.items() if items}
 
 
+def backbones(results: Results) -> str:
+    """The LLMs behind the numbers: the LLM-based synthesizers' and the one LLE fine-tuned."""
+    synth = set()
+    for params in results.jobs.params:
+        p = json.loads(params or "{}")
+        if p.get("llm"):
+            synth.add(str(p["llm"]))
+    lle = set()
+    used = results.metrics[results.metrics.status == "ok"]
+    for key, metric, setting in zip(used.key, used.metric, used.setting.fillna(""), strict=True):
+        if metric == "lle" and setting and (key, metric) not in results.set_aside:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                lle.add(str(json.loads(setting)["llm"]))
+    if not synth and not lle:
+        return "none (no LLM-based synthesizer or LLE in these results)"
+    if not lle or lle == synth:
+        return ", ".join(sorted(synth | lle))
+    named = f"LLE: {', '.join(sorted(lle))}"
+    return (
+        f"{', '.join(sorted(synth))}; {named}" if synth else f"{named} (no LLM-based synthesizer)"
+    )
+
+
 def provenance(results: Results) -> dict[str, Any]:
     """What a reader must know before trusting a number: preset, backbone, seeds, versions."""
     jobs, runs = results.jobs, results.runs
-    llms = set()
-    for params in jobs.params:
-        p = json.loads(params or "{}")
-        if p.get("llm"):
-            llms.add(str(p["llm"]))
-    versions: dict[str, str] = {}
+    versions: dict[str, list[str]] = {}
     for v in [*runs.sort_values("run_id").versions.dropna(), *jobs.versions.dropna()]:
-        versions.update(json.loads(v))
+        for package, number in json.loads(v).items():
+            if str(number) not in versions.setdefault(package, []):
+                versions[package].append(str(number))  # jobs made with two versions name both
     commands = [" ".join(json.loads(a)) for a in runs.sort_values("run_id").argv]
     return {
         "preset": results.preset,
-        "llm_backbone": ", ".join(sorted(llms))
-        or "none (no LLM-based synthesizer in these results)",
+        "llm_backbone": backbones(results),
         "seeds": sorted(int(s) for s in set(jobs.seed)),
         "std": "sample standard deviation over seeds (ddof = 1)",
-        "overrides": overrides(jobs, results.preset),
+        "overrides": overrides(jobs, results.preset, runs),
         "left_out": list(results.left_out),
         "metric_variants": list(METRIC_VARIANTS),
-        "versions": dict(sorted(versions.items())),
+        "versions": {k: ", ".join(v) for k, v in sorted(versions.items())},
         "commands": list(dict.fromkeys(commands)),
         "results": results.folder,
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -15,6 +15,18 @@ FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "html": "html"}
 COMMENT = {"md": "<!-- {} -->", "latex": "% {}", "csv": "# {}", "html": "<!-- {} -->"}
 
 
+def comment(fmt: str, text: str) -> str:
+    """``text`` as one comment line of format ``fmt``, which nothing in it can end early.
+
+    The text holds user input (``--out`` paths, names): a newline would end a ``#`` or ``%``
+    comment, and ``-->`` (or ``--!>``) an HTML one, letting the rest act as markup.
+    """
+    one_line = " ".join(text.splitlines())
+    if COMMENT[fmt].startswith("<!--"):
+        one_line = one_line.replace("--!>", "--! >").replace("-->", "-- >")
+    return COMMENT[fmt].format(one_line)
+
+
 def regenerate(results: Results, command: list[str]) -> str:
     """The exact commands behind a file: the runs that filled the store, then ``command``."""
     runs = [" ".join(json.loads(a)) for a in results.runs.sort_values("run_id").argv]
@@ -57,7 +69,7 @@ def write_leaderboards(
             results.preset,
             *(["--to", str(to)] if to else []),
         ]
-        head = COMMENT[fmt].format(regenerate(results, cmd))
+        head = comment(fmt, regenerate(results, cmd))
         if fmt == "html":
             from leaderboards.report import render_report
 
@@ -82,9 +94,11 @@ def write_comparison(folder: str, preset: str | None = None, to: str | None = No
     cmd = regenerate(
         results, ["bench", "compare-paper", "--out", folder, "--preset", results.preset, *extra]
     )
-    md = f"<!-- {cmd} -->\n" + compare.to_markdown(cells, ranks, provenance(results))
+    md = comment("md", cmd) + "\n" + compare.to_markdown(cells, ranks, provenance(results))
     return [
         _write(dest / "compare-paper.md", md),
-        _write(dest / "compare-paper.csv", f"# {cmd}\n" + cells.to_csv(index=False)),
-        _write(dest / "compare-paper-ranks.csv", f"# {cmd}\n" + ranks.to_csv(index=False)),
+        _write(dest / "compare-paper.csv", comment("csv", cmd) + "\n" + cells.to_csv(index=False)),
+        _write(
+            dest / "compare-paper-ranks.csv", comment("csv", cmd) + "\n" + ranks.to_csv(index=False)
+        ),
     ]

@@ -27,6 +27,7 @@ class Run:
     status: str = "ok"
     error: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)  # metric -> its stored setting
 
 
 def _metric(value: float | str) -> dict[str, object]:
@@ -36,13 +37,16 @@ def _metric(value: float | str) -> dict[str, object]:
     return {"status": "ok", "value": value, "reason": None}
 
 
-def fabricate(folder: Path, runs: list[Run], preset: str = "quick") -> Results:
-    """A results folder holding ``runs``, loaded as the report loads it."""
+def fabricate(
+    folder: Path, runs: list[Run], preset: str = "quick", config: dict | None = None
+) -> Results:
+    """A results folder holding ``runs`` (one ``bench run`` with ``config``), loaded as the
+    report loads it."""
     versions = {"python": "3.11", "numpy": "2.0"}
     store = Store(folder)
     try:
         argv = ["bench", "run", "--out", str(folder), "--preset", preset]
-        run_id = store.start_run(argv, preset, {}, versions)
+        run_id = store.start_run(argv, preset, config or {}, versions)
         for i, r in enumerate(runs):
             job = Job(
                 key=f"job-{i}",
@@ -61,7 +65,10 @@ def fabricate(folder: Path, runs: list[Run], preset: str = "quick") -> Results:
             )
             store.mark_running(job, run_id, "fingerprint", versions)
             record = JobRecord(job, status=r.status, error=r.error)
-            record.metrics = {name: _metric(v) for name, v in r.metrics.items()}
+            record.metrics = {
+                name: {**_metric(v), "setting": r.settings.get(name, "")}
+                for name, v in r.metrics.items()
+            }
             record.finished = time.time()
             store.save(record)
         store.finish_run(run_id, "ok")

@@ -195,7 +195,7 @@ def test_a_cell_averages_one_setting_never_settings_as_seeds(tmp_path):
     res = fabricate(tmp_path / "res", runs)
     board = build(res, "utility")
     smote = board.cell("german", "mle", "smote")
-    assert (smote.values, smote.requested) == ([0.9], 1)
+    assert (smote.values, smote.requested) == ([0.9], 3)  # the caption's seeds: (n=1/3)
     assert board.cell("german", "mle", "tvae").n == 3
     text = render.to_markdown(board)
     assert "Settings other than the preset's: SMOTE delay=0.5." in text
@@ -214,3 +214,45 @@ def test_one_attempt_per_seed_the_finished_one_first(tmp_path):
     assert (sorted(cell.values), cell.requested, cell.failures) == ([0.6, 0.6, 0.9], 3, [])
     assert res.left_out == ["german × SMOTE: 2 other attempts at its seeds"]
     assert "Settings other than" not in render.to_markdown(build(res, "utility"))
+
+
+def test_a_tie_for_best_leaves_no_second(tmp_path):
+    # competition ranking: two tied best are bold, the third is not "second"
+    runs = [Run("german", name, s, {"nrs": v}) for s in SEEDS for name, v in
+            (("smote", 0.99), ("tvae", 1.0), ("great", 1.0))]  # fmt: skip
+    board = build(fabricate(tmp_path / "res", runs), "privacy")
+    ranks = {n: board.cell("german", "nrs", n).rank for n in ("smote", "tvae", "great")}
+    assert ranks == {"smote": None, "tvae": 1, "great": 1}
+
+
+def test_lle_of_another_backbone_is_set_aside_and_named(tmp_path):
+    tiny = '{"llm": "tiny", "preset": "quick"}'
+    llama = '{"llm": "meta-llama/Llama-2-7b-chat-hf", "preset": "quick"}'
+    runs = [Run("german", "smote", s, {"lle": 0.6}, settings={"lle": tiny}) for s in (1, 2)]
+    runs.append(Run("german", "smote", 3, {"lle": 0.95}, settings={"lle": llama}))
+    res = fabricate(tmp_path / "res", runs)
+    cell = build(res, "utility").cell("german", "lle", "smote")
+    assert (cell.values, cell.requested, cell.failures) == ([0.95], 3, [])  # the latest one
+    text = render.to_markdown(build(res, "utility"))
+    assert "german × SMOTE: LLE of 2 seeds computed under another setting" in text
+    assert "LLM backbone: LLE: meta-llama/Llama-2-7b-chat-hf (no LLM-based synthesizer)" in text
+
+
+def test_rows_and_mixed_versions_are_named(tmp_path):
+    from leaderboards.tables import provenance
+
+    res = fabricate(
+        tmp_path / "res", [Run("german", "smote", 1, {"mle": 0.6})], config={"rows": 10}
+    )
+    assert provenance(res)["overrides"] == {"SMOTE": ["rows=10"]}
+    res.jobs["versions"] = ['{"scikit-learn": "1.5.0"}']
+    res.runs["versions"] = ['{"scikit-learn": "1.9.1"}']
+    assert provenance(res)["versions"]["scikit-learn"] == "1.9.1, 1.5.0"
+
+
+def test_a_comment_head_cannot_be_ended_by_user_input():
+    from leaderboards.write import comment
+
+    html_head = comment("html", "bench run --out 'x--><script>alert(1)</script>'")
+    assert html_head.count("-->") == 1 and html_head.endswith("-->")
+    assert comment("csv", "bench run --out 'a\nb'").count("\n") == 0
