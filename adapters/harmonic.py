@@ -142,7 +142,7 @@ class Harmonic(Synthesizer):
         use_lora = self.lora if self.lora is not None else not tiny
         if use_lora:
             self.backbone_.model = add_lora(
-                self.backbone_.model, self.lora_r, self.lora_alpha, self.lora_dropout
+                self.backbone_.model, self.lora_r, self.lora_alpha, self.lora_dropout, seed=seed
             )
         self.train_stats_ = fine_tune(
             self.backbone_,

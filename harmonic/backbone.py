@@ -405,12 +405,17 @@ def load_backbone(
 # ---- LoRA ---------------------------------------------------------------------------------------
 
 
-def add_lora(model: Any, r: int = 16, alpha: int = 32, dropout: float = 0.05) -> Any:
+def add_lora(
+    model: Any, r: int = 16, alpha: int = 32, dropout: float = 0.05, *, seed: int = 0
+) -> Any:
     """Wrap ``model`` with LoRA adapters on every linear projection of its blocks.
 
     ``all-linear`` lets peft find them for any architecture (q/k/v/o and gate/up/down for
-    Llama) and leaves the output layer alone. Only the adapters stay trainable.
+    Llama) and leaves the output layer alone. Only the adapters stay trainable. peft draws
+    the A matrices from torch's global generator: they are drawn from ``seed`` in a forked
+    generator, so they do not depend on whatever ran before (a resumed job, other metrics).
     """
+    import torch
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -421,7 +426,9 @@ def add_lora(model: Any, r: int = 16, alpha: int = 32, dropout: float = 0.05) ->
         target_modules=LORA_TARGETS,
         bias="none",
     )
-    return get_peft_model(model, config)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return get_peft_model(model, config)
 
 
 # ---- memory-safe batching -------------------------------------------------------------------

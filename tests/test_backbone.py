@@ -289,6 +289,20 @@ def test_add_lora_targets_every_block_projection_and_trains_only_adapters(tiny_d
     assert len(trainable) == 2 * len(wrapped)  # A and B per projection
 
 
+def test_lora_weights_depend_on_the_seed_alone(tiny_dir):
+    def lora_a(seed: int, draws_before: int) -> list[torch.Tensor]:
+        torch.randn(draws_before)  # whatever ran before (other metrics, a resumed job)
+        model = add_lora(transformers.AutoModelForCausalLM.from_pretrained(tiny_dir), seed=seed)
+        return [p.detach() for n, p in model.named_parameters() if "lora_A" in n]
+
+    first, again, other = lora_a(3, 0), lora_a(3, 5), lora_a(4, 0)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+    state = torch.random.get_rng_state()
+    add_lora(transformers.AutoModelForCausalLM.from_pretrained(tiny_dir), seed=3)
+    assert torch.equal(state, torch.random.get_rng_state())  # the caller's stream is untouched
+
+
 def test_lora_step_changes_only_adapters(tiny_dir, tiny):
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny_dir)
     base = {n: p.detach().clone() for n, p in model.named_parameters()}

@@ -470,7 +470,7 @@ class LLMEfficacy(Metric):
         load_s = time.perf_counter() - t0
         if cfg["lora"]:
             backbone.model = add_lora(
-                backbone.model, cfg["lora_r"], cfg["lora_alpha"], cfg["lora_dropout"]
+                backbone.model, cfg["lora_r"], cfg["lora_alpha"], cfg["lora_dropout"], seed=seed
             )
         answers = [answer_text(backbone.tokenizer, w) for w in words]
         stats = fine_tune(
