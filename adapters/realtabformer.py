@@ -148,6 +148,21 @@ class RTFCodes:
         return table, Counter(bad[~keep])
 
 
+def decimal_values(frame: pd.DataFrame) -> dict[str, float]:
+    """One non-whole value of each numeric column that has one (the package keeps those
+    columns decimal; every other numeric column it casts to integers)."""
+    out = {}
+    for name in frame:
+        column = frame[name]
+        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+            continue
+        values = column.dropna().to_numpy(dtype=float)
+        fractional = values[values != np.round(values)]
+        if len(fractional):
+            out[str(name)] = float(fractional[0])
+    return out
+
+
 class REaLTabFormer(Synthesizer):
     """REaLTabFormer (tabular): a GPT-2 trained from scratch on per-value token sequences."""
 
@@ -213,6 +228,7 @@ class REaLTabFormer(Synthesizer):
         self.device_ = device
         self.codes_ = RTFCodes(schema, train)
         frame = self.codes_.encode(train)
+        self.decimals_ = decimal_values(frame)
         # the package seeds only when random_state is truthy (not for seed 0), and creates
         # the GPT-2 before the Trainer seeds: seed here so the initial weights follow ``seed``
         set_seed(seed)
@@ -339,10 +355,16 @@ class REaLTabFormer(Synthesizer):
         from realtabformer.data_utils import SpecialTokens, process_data
 
         rtf = self.model_
+        frame = self.codes_.encode(rows)
+        # the package casts a numeric column to integers when every value it is given is
+        # whole: a column that held decimals in training must not be, or its tokens differ
+        # from training ([UNK]) depending on which rows are scored together. A last row with
+        # one training decimal per such column keeps them decimal; it is dropped below.
+        sentinel = frame.iloc[:1].assign(**getattr(self, "decimals_", {}))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             processed, _ = process_data(
-                self.codes_.encode(rows),
+                pd.concat([frame, sentinel], ignore_index=True),
                 numeric_max_len=rtf.numeric_max_len,
                 numeric_precision=rtf.numeric_precision,
                 numeric_nparts=rtf.numeric_nparts,
@@ -351,7 +373,7 @@ class REaLTabFormer(Synthesizer):
             )
         token2id = rtf.vocab["token2id"]
         unk = token2id[SpecialTokens.UNK]
-        processed = processed.reindex(columns=rtf.processed_columns)
+        processed = processed.iloc[: len(frame)].reindex(columns=rtf.processed_columns)
         body = np.array(
             [[token2id.get(v, unk) for v in processed[c]] for c in rtf.processed_columns],
             dtype=np.int64,

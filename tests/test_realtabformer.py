@@ -140,6 +140,9 @@ def test_a_tiny_model_fits_generates_exact_rows_and_scores_each_row(tmp_path, mo
     assert ppl.shape == (6,) and np.isfinite(ppl).all() and (ppl > 1).all()
     assert len(set(np.round(ppl, 6))) > 1  # one value per row
     np.testing.assert_allclose(ppl[:2], synth.perplexity(train.head(2)), rtol=1e-5)
+    whole = train.head(3).assign(**{"@": [34.0, np.nan, 39.0]})  # decimals in training
+    mixed = pd.concat([whole, train.iloc[[10]]], ignore_index=True)  # a row with decimals
+    np.testing.assert_array_equal(synth.token_ids(whole), synth.token_ids(mixed)[:3])
     twin = REaLTabFormer(**synth.get_params()).fit(train, schema, seed=0)  # seed 0 seeds too
     np.testing.assert_allclose(twin.perplexity(train.head(6)), ppl, rtol=1e-5)
     odd = train.head(2).copy()
