@@ -139,7 +139,10 @@ def to_markdown(cells: pd.DataFrame, ranks: pd.DataFrame, provenance: dict) -> s
         "2408.02927) and its poster; its Adult and Buddy synthetic sets had 5,000 rows and "
         "several of its metric implementations are unpublished, so compare orderings and "
         "magnitudes, not the last digit. Kendall tau: rank agreement over the synthesizers "
-        "both have (Original excluded); NaN with fewer than two.",
+        "both have (Original excluded); NaN with fewer than two. DLT: ours is in nats on "
+        "the generator's training format (spec); the paper's came from its authors' script, "
+        "base 2 on another text format (our base-2 value is stored as value_base2 in "
+        "results.sqlite), so compare its sign and ordering only.",
         *(f"> {line}" for line in settings_lines(provenance)),
         "",
         "| Dataset | Metric | Synthesizer | Ours | Paper | Ours − paper |",
