@@ -16,11 +16,15 @@ What this adapter adds around the plugin, and why:
 * Categorical columns of the schema are always multinomial, as in TabDDPM. synthcity's own
   rule (at most 10 distinct values) would diffuse a 14-category column's label codes as if
   they were numbers; for numeric columns its rule is kept.
-* The target is passed as the label (``is_classification=True``), after synthcity encodes it
-  to codes 0..k-1, which its label embedding needs.
+* Every categorical column (the target included) reaches synthcity as codes 0..k-1, and comes
+  back decoded to the schema's values and dtypes. The multinomial diffusion takes each value
+  as a class index below k, and synthcity recodes a column only when it is text or has fewer
+  than 15 values: codes 1..20, or number codes beside a text marker for missing, broke it.
+* The target is passed as the label (``is_classification=True``); its label embedding needs
+  those codes 0..k-1 too.
 * Missing values: synthcity cannot fit them. A missing category becomes a category of its
-  own; a missing number is filled with the median and flagged in an added indicator column,
-  then set back to NaN where the generated flag says so.
+  own (the last code); a missing number is filled with the median and flagged in an added
+  indicator column, then set back to NaN where the generated flag says so.
 * Exactly ``n`` rows: synthcity drops generated rows outside the training ranges and
   duplicates, so it can return fewer; generation is repeated (seeded) until ``n`` rows.
 * Output in the schema's columns, order and storage dtypes; integer columns rounded.
@@ -45,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from bench.device import resolve_device
-from bench.schema import Schema, py_scalar
+from bench.schema import Column, Schema, cast_column, is_missing, observed_categories, py_scalar
 from bench.synthesizer import Synthesizer
 
 #: The TabDDPM paper's training length with synthcity's default model. TabDDPM counts
@@ -81,8 +85,9 @@ QUICK: dict[str, Any] = {
 
 #: numeric columns with at most this many distinct values are multinomial (synthcity's rule)
 SYNTHCITY_DISCRETE_LIMIT = 10
-MISSING = "__missing__"
 FLAG = "__missing_flag__"
+#: per categorical column, the value of each code 0..k-1 (``None``: the missing category)
+Codes = dict[str, list[Any]]
 
 
 class TabDDPM(Synthesizer):
@@ -156,7 +161,7 @@ class TabDDPM(Synthesizer):
             raise ValueError("TabDDPM cannot fit an empty training table")
         device = torch.device(resolve_device(self.device))
         torch.set_num_threads(self.cpu_threads)
-        table, self.fill_ = _encode_missing(train.reset_index(drop=True), schema)
+        table, self.fill_, self.codes_ = _encode(train.reset_index(drop=True), schema)
         discrete = [c.name for c in schema.columns if not c.is_numeric]
         discrete += [c for c in table.columns if c.endswith(FLAG)]
         self.schema_ = schema
@@ -218,7 +223,7 @@ class TabDDPM(Synthesizer):
                 f"synthcity's ddpm returned {len(raw)} valid rows of {n} after {rounds} rounds: "
                 "train longer (steps) or raise max_rounds"
             )
-        return _decode(raw, self.schema_, self.fill_)
+        return _decode(raw, self.schema_, self.fill_, self.codes_)
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -278,64 +283,63 @@ def _discrete_columns(names: list[str]) -> Iterator[None]:
         ddpm_module.discrete_columns, encoder_module.find_cat_cols = saved
 
 
-def _encode_missing(train: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Missing categories -> a category of their own; missing numbers -> median + flag."""
+def _encode(train: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, dict[str, float], Codes]:
+    """The table synthcity fits: categories as codes 0..k-1, missing numbers median + flag."""
     table = train[schema.names].copy()
     fill: dict[str, float] = {}
+    codes: Codes = {}
     for col in schema.columns:
         s = table[col.name]
-        if not s.isna().any():
-            continue
-        if col.is_numeric:
+        if not col.is_numeric:
+            table[col.name], codes[col.name] = _to_codes(s, col)
+        elif s.isna().any():
             median = float(s.median()) if s.notna().any() else 0.0
             table[col.name] = s.fillna(median)
             table[col.name + FLAG] = np.where(s.isna(), "yes", "no")
             fill[col.name] = median
-        else:
-            table[col.name] = s.astype(object).where(s.notna(), MISSING)
-    return table, fill
+    return table, fill, codes
 
 
-def _decode(raw: pd.DataFrame, schema: Schema, fill: dict[str, float]) -> pd.DataFrame:
+def _to_codes(s: pd.Series, col: Column) -> tuple[pd.Series, list[Any]]:
+    """``s`` as int64 codes 0..k-1 over the values it holds, missing (``None``) last.
+
+    Every code occurs, so synthcity keeps the codes as they are (it recodes only columns
+    that are not already 0..k-1).
+    """
+    held = {py_scalar(v) for v in s.dropna().unique()}
+    values: list[Any] = [v for v in observed_categories(col, s) if v in held]
+    if s.isna().any():
+        values.append(None)
+    code = {v: i for i, v in enumerate(values)}
+    missing = len(values) - 1
+    out = [missing if is_missing(v) else code[py_scalar(v)] for v in s]
+    return pd.Series(out, index=s.index, dtype="int64"), values
+
+
+def _from_codes(s: pd.Series, values: list[Any], dtype: str) -> pd.Series:
+    """synthcity's codes (ints, perhaps as floats) -> the values, in storage ``dtype``."""
+    index = pd.to_numeric(s).round().astype("int64").to_numpy()
+    return cast_column(pd.Series([values[i] for i in index], dtype=object), dtype)
+
+
+def _decode(
+    raw: pd.DataFrame, schema: Schema, fill: dict[str, float], codes: Codes
+) -> pd.DataFrame:
     """synthcity's output -> the schema's columns, order and storage dtypes."""
     out: dict[str, pd.Series] = {}
     for col in schema.columns:
         s = raw[col.name].reset_index(drop=True)
-        if col.is_numeric:
-            values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64")
-            if col.name in fill:
-                flag = raw[col.name + FLAG].reset_index(drop=True).astype(str) == "yes"
-                values = np.where(flag.to_numpy(), np.nan, values)
-            if col.kind == "integer":
-                values = np.round(values)
-            if col.dtype == "int64" and not np.isnan(values).any():
-                out[col.name] = pd.Series(values.astype("int64"))
-            else:
-                out[col.name] = pd.Series(values, dtype="float64")
+        if not col.is_numeric:
+            out[col.name] = _from_codes(s, codes[col.name], col.dtype)
             continue
-        values = s.astype(object).where(s.astype(object) != MISSING, np.nan)
-        cats = list(col.categories or ())
-        if cats:
-            values = values.map(lambda v, cats=cats: _as_category(v, cats))
-        if col.dtype == "bool":
-            out[col.name] = values.astype(bool)
-        elif col.dtype == "int64":
-            out[col.name] = values.astype("int64")
-        elif col.dtype == "float64":
-            out[col.name] = values.astype("float64")
+        values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64")
+        if col.name in fill:
+            flag = raw[col.name + FLAG].reset_index(drop=True).astype(str) == "yes"
+            values = np.where(flag.to_numpy(), np.nan, values)
+        if col.kind == "integer":
+            values = np.round(values)
+        if col.dtype == "int64" and not np.isnan(values).any():
+            out[col.name] = pd.Series(values.astype("int64"))
         else:
-            out[col.name] = values.astype(object).where(values.notna(), np.nan)
+            out[col.name] = pd.Series(values, dtype="float64")
     return pd.DataFrame(out)[schema.names]
-
-
-def _as_category(value: Any, cats: list[Any]) -> Any:
-    """The training category equal to ``value`` (synthcity may return 1.0 for 1)."""
-    if pd.isna(value) or value in cats:
-        return py_scalar(value)
-    for cat in cats:
-        with contextlib.suppress(TypeError, ValueError):
-            if float(cat) == float(value):
-                return cat
-        if str(cat) == str(value):
-            return cat
-    return value

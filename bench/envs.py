@@ -10,7 +10,11 @@ Why it is safe with parallel jobs and kills:
 
 * Creation holds an exclusive ``fcntl`` lock on ``<key>.lock``; a process that uses a ready
   environment holds a shared lock on it, so ``bench envs remove`` cannot pull an
-  environment from under a running job and two jobs never build the same one.
+  environment from under a running job.
+* Builders queue on a second lock, ``<key>.build.lock``, which no job holds while it uses the
+  environment: a job that found it unbuilt waits there for the one builder, then takes its
+  shared lock beside the builder's. Waiting for the exclusive lock instead would also wait
+  for every job already using the finished environment (and for each new one).
 * The environment is complete only once ``<key>/env.json`` exists, written atomically as
   the very last step. A build that was killed leaves a folder without it, which the next
   builder (holding the lock) deletes and builds again.
@@ -117,6 +121,10 @@ class Env:
         return self.root / f"{self.key}.lock"
 
     @property
+    def build_lock_path(self) -> Path:
+        return self.root / f"{self.key}.build.lock"
+
+    @property
     def log_path(self) -> Path:
         return self.root / f"{self.key}.log"
 
@@ -215,23 +223,59 @@ def ensure(
     env.root.mkdir(parents=True, exist_ok=True)
     fd = os.open(env.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"waiting for another process building environment {env.key} ({env.path})")
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        if not env.complete:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # drops the shared lock, waits for other builders
-            if not env.complete:
-                if env.path.exists():
-                    say(f"removing an incomplete environment left by a killed build: {env.path}")
-                    shutil.rmtree(env.path)
-                _build(env, requirements, who or env.key, say, python or sys.executable)
-            fcntl.flock(fd, fcntl.LOCK_SH)
+        while not _share_if_complete(env, fd, say):
+            _build_unless_built(env, fd, requirements, who, say, python)
     except BaseException:
         os.close(fd)
         raise
     return Lease(env, fd)
+
+
+def _share_if_complete(env: Env, fd: int, say: Log) -> bool:
+    """Take the shared lock on ``fd``; keep it only if the environment is complete."""
+    _lock(fd, fcntl.LOCK_SH, lambda: say(_waiting(env)))  # waits out a build or a removal
+    if env.complete:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def _build_unless_built(
+    env: Env, fd: int, requirements: Sequence[str], who: str, say: Log, python: str | None
+) -> None:
+    """Build ``env`` unless the builder before us in the queue did; no lock held after.
+
+    The exclusive lock on ``fd`` is only waited for with the build lock held and the
+    environment incomplete, when no job can be using it: only quick looks are waited out.
+    """
+    build_fd = os.open(env.build_lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _lock(build_fd, fcntl.LOCK_EX, lambda: say(_waiting(env)))
+        if env.complete:
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if env.path.exists():
+                say(f"removing an incomplete environment left by a killed build: {env.path}")
+                shutil.rmtree(env.path)
+            _build(env, requirements, who or env.key, say, python or sys.executable)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(build_fd)  # closing the descriptor releases the build lock
+
+
+def _lock(fd: int, mode: int, waiting: Callable[[], None]) -> None:
+    """``flock(mode)`` on ``fd``, calling ``waiting()`` first if another process is in the way."""
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        waiting()
+        fcntl.flock(fd, mode)
+
+
+def _waiting(env: Env) -> str:
+    return f"waiting for another process building environment {env.key} ({env.path})"
 
 
 def _build(env: Env, requirements: Sequence[str], who: str, say: Log, python: str) -> None:

@@ -90,11 +90,19 @@ class SupportsPerplexity(Protocol):
 
 
 def class_allocation(labels: pd.Series, n: int) -> dict[Any, int]:
-    """Split ``n`` rows over classes in the proportions of ``labels`` (largest remainder)."""
+    """Split ``n`` rows over classes in the proportions of ``labels`` (largest remainder).
+
+    Positions, not labels, pick the classes that get a leftover row: a True/False label
+    used as an index would be read as a boolean mask.
+    """
     counts = labels.value_counts(sort=False)
-    quota = counts / counts.sum() * n
+    quota = counts.to_numpy(dtype="float64") / counts.sum() * n
     alloc = np.floor(quota).astype(int)
     rest = n - int(alloc.sum())
-    order = (quota - alloc).sort_values(ascending=False, kind="stable").index[:rest]
-    alloc[order] += 1
-    return {k: int(v) for k, v in alloc.items()}
+    alloc[_largest_first(quota - alloc)[:rest]] += 1
+    return {k: int(v) for k, v in zip(counts.index, alloc, strict=True)}
+
+
+def _largest_first(values: np.ndarray) -> np.ndarray:
+    """Positions of ``values`` from largest to smallest; ties keep their order."""
+    return np.argsort(-values, kind="stable")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames
 
 from bench.datasets import load_bundled
-from bench.metrics.coerce import coerce
+from bench.metrics.coerce import INT64_MAX, INT64_MIN, Coerced, coerce
 from bench.schema import Column, Schema
 
 SCHEMA = Schema(
@@ -52,6 +52,9 @@ def test_valid_rows_pass_and_text_forms_are_understood():
         ("n", "seven", "non-numeric value in 'n'"),
         ("n", np.inf, "infinite value in 'n'"),
         ("n", None, "missing value in 'n'"),
+        ("n", 1e19, "outside the int64 range in 'n'"),
+        ("n", -(2**63) - 1, "outside the int64 range in 'n'"),
+        ("n", "99999999999999999999", "outside the int64 range in 'n'"),
         ("c", "z", "unseen category in 'c'"),
         ("y", 2, "unseen category in 'y'"),
         ("b", "maybe", "unseen category in 'b'"),
@@ -112,3 +115,53 @@ def test_nul_is_not_the_empty_category():
     )
     out = coerce(pd.DataFrame({"c": ["", "\x00", "a"], "y": [0, 1, 0]}), schema)
     assert out.invalid_rows == 1 and out.table["c"].tolist() == ["", "a"]
+
+
+# ---- the integer path: whole numbers int64 cannot hold are invalid, never wrapped -------------
+
+INT_SCHEMA = Schema(
+    (Column("n", "integer", "int64"), Column("y", "categorical", "int64", categories=(0, 1))),
+    "y",
+    "binary",
+)
+OUTSIDE = "outside the int64 range in 'n'"
+
+
+def _coerce_n(values: pd.Series) -> Coerced:
+    return coerce(pd.DataFrame({"n": values, "y": 0}), INT_SCHEMA)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**70), 2**70), max_size=12))
+def test_whole_numbers_are_kept_exactly_or_counted_as_outside_int64(values):
+    out = _coerce_n(pd.Series(values, dtype=object))
+    inside = [v for v in values if INT64_MIN <= v <= INT64_MAX]
+    assert out.table["n"].tolist() == inside
+    assert out.invalid_rows == len(values) - len(inside)
+    assert out.reasons == ({OUTSIDE: out.invalid_rows} if out.invalid_rows else {})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(INT64_MIN, INT64_MAX), max_size=12),
+    st.sampled_from(["int64", "object", "text"]),
+)
+def test_every_int64_value_comes_back_with_all_its_digits(values, form):
+    series = {
+        "int64": pd.Series(values, dtype="int64"),
+        "object": pd.Series(values, dtype=object),
+        "text": pd.Series([f" {v} " for v in values], dtype=object),
+    }[form]
+    out = _coerce_n(series)
+    assert out.invalid_rows == 0 and out.table["n"].tolist() == values
+    assert str(out.table["n"].dtype) == "int64"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=12))
+def test_floats_are_rounded_or_counted_as_outside_int64(values):
+    rounded = np.round(np.array(values, dtype="float64"))
+    inside = (rounded >= -(2.0**63)) & (rounded < 2.0**63)
+    out = _coerce_n(pd.Series(values, dtype="float64"))
+    assert out.table["n"].tolist() == [int(r) for r in rounded[inside]]
+    assert out.invalid_rows == int((~inside).sum())

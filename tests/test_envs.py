@@ -101,6 +101,52 @@ def test_parallel_jobs_build_an_environment_once(tmp_path, monkeypatch):
     assert [(tmp_path / f"{i}").read_text() for i in range(4)] == ["True"] * 4
 
 
+def _meet_at_first_look(barrier) -> property:
+    """``Env.complete`` whose first call in each process waits for the other processes:
+    every job then looks while the environment is still unbuilt (the race, every time)."""
+    looked: list[bool] = []
+
+    def complete(self: Env) -> bool:
+        if not looked:
+            looked.append(True)
+            barrier.wait(20)
+        return self.marker.is_file()
+
+    return property(complete)
+
+
+def _use_env_in_child(root: str, out: str, t0: float, hold: float) -> None:
+    with ensure(["toy==1"], root=Path(root)):
+        Path(out).write_text(f"{time.time() - t0:.2f}")
+        time.sleep(hold)  # the job runs on the finished environment, holding its lease
+
+
+def test_jobs_waiting_for_a_build_do_not_wait_for_the_builders_job(tmp_path, monkeypatch):
+    """Three jobs find the environment unbuilt at once; one builds (1 s) and then uses it for
+    5 s. The other two must start on the environment as soon as it is built, not when the
+    builder's job (holding its shared lock) ends, nor one after another's job."""
+    calls = tmp_path / "calls.txt"
+    ctx = mp.get_context("fork")  # the children inherit the stand-ins
+    monkeypatch.setattr(envs, "_build", _fake_build(1.0, calls))
+    monkeypatch.setattr(Env, "complete", _meet_at_first_look(ctx.Barrier(3)))
+    t0, hold = time.time(), 5.0
+    procs = [
+        ctx.Process(
+            target=_use_env_in_child,
+            args=(str(tmp_path / "envs"), str(tmp_path / f"{i}"), t0, hold),
+        )
+        for i in range(3)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    ready = [float((tmp_path / f"{i}").read_text()) for i in range(3)]
+    assert len(calls.read_text().split()) == 1
+    assert max(ready) < 1.0 + hold / 2, ready  # was 1 s, 6 s and 11 s
+
+
 def test_a_killed_build_never_looks_complete_and_is_redone(tmp_path, monkeypatch):
     root = tmp_path / "envs"
     calls = tmp_path / "calls.txt"

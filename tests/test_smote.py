@@ -77,6 +77,29 @@ def _numeric_missing_table() -> tuple[pd.DataFrame, Schema]:
     return train, schema
 
 
+def _bool_target_table() -> tuple[pd.DataFrame, Schema]:
+    """A True/False target: class labels that pandas would read as a boolean mask."""
+    rng = np.random.default_rng(2)
+    n = 90
+    train = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "c": pd.Series(rng.choice(np.array(["a", "b"], dtype=object), size=n), dtype=object),
+            "y": rng.random(n) < 0.3,
+        }
+    )
+    schema = Schema(
+        (
+            Column("x", "float", "float64", False),
+            Column("c", "categorical", "object", False, ("a", "b")),
+            Column("y", "boolean", "bool", False, (False, True)),
+        ),
+        target="y",
+        task="binary",
+    )
+    return train, schema
+
+
 CASES = {
     "german": lambda: _bundled("german"),
     "diabetes": lambda: _bundled("diabetes"),
@@ -84,6 +107,7 @@ CASES = {
     "adult": lambda: _bundled("adult", 3000),
     "categorical": _categorical_table,
     "numeric_missing": _numeric_missing_table,
+    "bool_target": _bool_target_table,
 }
 
 
@@ -201,6 +225,23 @@ def test_two_row_class_and_small_k() -> None:
     out = SMOTE(k_neighbors=1).fit(small, schema, seed=0).generate(64, seed=0)
     assert len(out) == 64
     assert out["Outcome"].value_counts().to_dict() == class_allocation(small["Outcome"], 64)
+
+
+@pytest.mark.parametrize(
+    ("labels", "n", "expected"),
+    [
+        ([True] * 7 + [False] * 3, 11, {True: 8, False: 3}),
+        ([True] * 7 + [False] * 3, 5, {True: 4, False: 1}),
+        ([False] * 5 + [True] * 5, 3, {False: 2, True: 1}),  # a tie: first class seen first
+        (["a"] * 7 + ["b"] * 3, 11, {"a": 8, "b": 3}),
+        ([0] * 7 + [1] * 3, 15, {0: 11, 1: 4}),
+        ([2] * 7 + [1] * 2 + [0], 15, {2: 11, 1: 3, 0: 1}),  # labels that are not positions
+        ([2] * 7 + [1] * 2 + [0], 5, {2: 4, 1: 1, 0: 0}),
+    ],
+)
+def test_class_allocation_picks_leftovers_by_position(labels, n, expected) -> None:
+    alloc = class_allocation(pd.Series(labels), n)
+    assert alloc == expected and list(alloc) == list(expected)
 
 
 def test_params_and_errors() -> None:

@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adapters.tabddpm import PAPER, QUICK, TabDDPM, epochs_for_steps
+from adapters.tabddpm import PAPER, QUICK, TabDDPM, _decode, _encode, epochs_for_steps
 from bench.datasets import load_bundled
 from bench.envs import ensure, run_python
 from bench.isolated import start_isolated
+from bench.metrics.coerce import coerce
+from bench.schema import Schema, infer_schema, to_storage
 
 slow = pytest.mark.slow
 TARGET = "adapters.tabddpm:TabDDPM"
@@ -101,6 +103,51 @@ def test_buddy_quick_learns_the_larger_three_class_table():
     assert syn_sd < 1.3 * real_sd
 
 
+def _awkward_categories(rows: int = 200) -> tuple[pd.DataFrame, Schema]:
+    """User data whose categories synthcity cannot take as they are: integer codes 1..20
+    (15+ values, not 0..k-1), number codes with blanks, True/False with blanks, text with
+    blanks, a True/False target; and a number with blanks."""
+    rng = np.random.default_rng(0)
+
+    def blanks(values: np.ndarray) -> np.ndarray:
+        return np.where(rng.random(rows) < 0.2, None, values)
+
+    raw = pd.DataFrame(
+        {
+            "cat_int": rng.integers(1, 21, rows),
+            "code": pd.array(blanks(rng.integers(1, 4, rows)), dtype="Int64"),
+            "flag": pd.array(blanks(rng.random(rows) < 0.5), dtype="boolean"),
+            "cat_nan": pd.array(blanks(rng.choice(["a", "b", "c"], rows)), dtype="string"),
+            "num_nan": np.where(rng.random(rows) < 0.2, np.nan, rng.normal(50, 10, rows)),
+            "y": rng.random(rows) < 0.4,
+        }
+    )
+    schema = infer_schema(raw, "y", overrides={"cat_int": "categorical", "code": "categorical"})
+    return to_storage(raw, schema), schema
+
+
+def test_every_category_reaches_synthcity_as_codes_0_to_k_minus_1_and_comes_back():
+    """synthcity's multinomial diffusion reads each value as a class index below the number
+    of values, and recodes only text or columns with < 15 values: codes 1..20 failed
+    ("Class values must be smaller than num_classes"), and number codes beside a text marker
+    for missing failed in its label encoder."""
+    train, schema = _awkward_categories()
+    assert schema["code"].dtype == "float64" and schema["flag"].dtype == "object"
+    table, fill, codes = _encode(train, schema)
+    for col in schema.columns:
+        if col.is_numeric:
+            continue
+        s = table[col.name]
+        assert str(s.dtype) == "int64", col.name
+        assert sorted(s.unique()) == list(range(len(codes[col.name]))), col.name
+        missing = train[col.name].isna()
+        if missing.any():  # a category of its own, the last code
+            assert codes[col.name][-1] is None and (s[missing] == s.max()).all(), col.name
+    # synthcity hands codes back as floats: decoding restores values, NaN and dtypes
+    as_floats = table.astype({c: "float64" for c in codes})
+    pd.testing.assert_frame_equal(_decode(as_floats, schema, fill, codes), train)
+
+
 def test_parameters_are_checked_where_the_run_is_planned():
     with pytest.raises(ValueError, match="device must be auto, cpu or cuda"):
         TabDDPM(device="tpu")
@@ -122,6 +169,24 @@ def test_parameters_are_checked_where_the_run_is_planned():
 )
 def test_steps_become_epochs_of_synthcitys_loop(steps, rows, batch, epochs):
     assert epochs_for_steps(steps, rows, batch) == epochs
+
+
+@slow
+@pytest.mark.usefixtures("environment")
+def test_awkward_categories_fit_and_come_back_in_the_schema():
+    train, schema = _awkward_categories()
+    params = {**QUICK, "steps": 30, "batch_size": 64, "num_timesteps": 20}
+    synth = start_isolated("tabddpm", TARGET, params, TabDDPM.requirements)
+    try:
+        synth.fit(train, schema, 3)
+        table = synth.generate(150, 4)
+    finally:
+        synth.close()
+    assert len(table) == 150 and {c: str(t) for c, t in table.dtypes.items()} == schema.dtypes()
+    for col in schema.columns:
+        if col.categories:
+            assert set(table[col.name].dropna()) <= set(col.categories), col.name
+    assert coerce(table, schema).invalid_rows == 0
 
 
 # ---- WD: ours against synthcity's own Metrics.evaluate, inside synthcity's environment --------

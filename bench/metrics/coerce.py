@@ -8,7 +8,10 @@ Rules, per column of the schema:
 
 * numeric (integer / float): text that parses as a number is a number; anything else that
   is not missing is invalid (``non-numeric value``); infinities are invalid; integer
-  columns are rounded to the nearest whole number (generators emit floats for them).
+  columns are rounded to the nearest whole number (generators emit floats for them). An
+  integer column stored as int64 keeps every digit of whole-number input (float64 holds
+  only 53 bits), and a whole number outside the int64 range is invalid (``outside the
+  int64 range``) rather than wrapped.
 * categorical / boolean: a value equal to a training category, or whose text equals one
   (``"1"`` and ``1.0`` both mean category ``1``; ``"true"`` means ``True``), is that
   category; any other non-missing value is invalid (``unseen category``).
@@ -20,7 +23,9 @@ Rules, per column of the schema:
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -52,6 +57,10 @@ class Coerced:
         """One line for a metric that cannot run on zero rows."""
         top = ", ".join(f"{r} ({n})" for r, n in sorted(self.reasons.items(), key=lambda x: -x[1]))
         return f"no valid synthetic rows: {top or 'the table is empty'}"
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Converter = Callable[[pd.Series, Column], tuple[pd.Series, dict[str, pd.Series]]]
 
 
 def _empty(schema: Schema) -> pd.DataFrame:
@@ -90,6 +99,45 @@ def _numeric(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Series]
     return num, bad
 
 
+def _integer(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """An int64 column: exact whole numbers; those int64 cannot hold are invalid, not wrapped."""
+    num, bad = _numeric(s, col)
+    if col.dtype != "int64":
+        return num, bad  # stored as float64 (it has missing values): nothing to overflow
+    if pd.api.types.is_signed_integer_dtype(s.dtype):
+        return s, bad  # already int64 or narrower: exact and in range
+    # a rounded float64 is exact; other input (Python ints, text, uint64) may have more digits
+    whole = num if pd.api.types.is_float_dtype(s.dtype) else _whole_numbers(s, num)
+    outside = _outside_int64(whole)
+    bad[f"outside the int64 range in '{col.name}'"] = outside
+    return whole.where(~outside, np.nan), bad
+
+
+def _whole_numbers(s: pd.Series, rounded: pd.Series) -> pd.Series:
+    """Each value as a Python int (None where ``rounded`` is not finite), every digit kept."""
+    values = [_whole(v, r) for v, r in zip(s.array, rounded.to_numpy(), strict=True)]
+    return pd.Series(values, index=s.index, dtype=object)
+
+
+def _outside_int64(values: pd.Series) -> pd.Series:
+    """Whole numbers int64 cannot hold (missing ones are not outside)."""
+    if values.dtype == object:
+        return values.map(lambda v: v is not None and not INT64_MIN <= v <= INT64_MAX).astype(bool)
+    return (values >= 2.0**63) | (values < -(2.0**63))
+
+
+def _whole(value: Any, rounded: float) -> int | None:
+    """``value`` as a Python int: integers and integer text exactly, else ``rounded``."""
+    if not np.isfinite(rounded):
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return int(value.strip())
+    return int(rounded)
+
+
 def _categorical(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Series]]:
     known = set(col.categories or ())
     # Python equality, not s.isin: pandas hashes object strings as C strings ("" == "\x00")
@@ -101,6 +149,13 @@ def _categorical(s: pd.Series, col: Column) -> tuple[pd.Series, dict[str, pd.Ser
     out = out.where(s.notna(), np.nan)
     bad = {f"unseen category in '{col.name}'": s.notna() & out.isna()}
     return out, bad
+
+
+def _converter(col: Column) -> Converter:
+    """Which rule reads ``col``: integer, float or category."""
+    if col.kind == "integer":
+        return _integer
+    return _numeric if col.is_numeric else _categorical
 
 
 def coerce(raw: pd.DataFrame, schema: Schema) -> Coerced:
@@ -120,7 +175,7 @@ def coerce(raw: pd.DataFrame, schema: Schema) -> Coerced:
     flags: dict[str, pd.Series] = {}
     for col in schema.columns:
         s = raw[col.name]
-        values, bad = (_numeric if col.is_numeric else _categorical)(s, col)
+        values, bad = _converter(col)(s, col)
         if not col.nullable:
             bad[f"missing value in '{col.name}'"] = s.isna()
         columns[col.name] = values
