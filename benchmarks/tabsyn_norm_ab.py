@@ -14,11 +14,11 @@ reconstruction loss.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 
 import torch
-from torch import nn
 
 import adapters.tabsyn.vae as vae
 from adapters.tabsyn import TabSyn
@@ -27,26 +27,14 @@ from bench.metrics.base import EvalContext
 from bench.metrics.utility import MachineLearningEfficacy
 
 
-def post_norm(d_token: int, n_layers: int, n_head: int, factor: int) -> nn.Module:
-    """The former blocks: PyTorch's default post-norm layer."""
-    layer = nn.TransformerEncoderLayer(
-        d_model=d_token,
-        nhead=n_head,
-        dim_feedforward=factor * d_token,
-        dropout=0.0,
-        batch_first=True,
-    )
-    return nn.TransformerEncoder(layer, num_layers=n_layers, enable_nested_tensor=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variant", choices=["pre", "post"])
     parser.add_argument("dataset", choices=["german", "diabetes", "adult", "buddy"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.variant == "post":
-        vae._transformer = post_norm
+    if args.variant == "post":  # the former blocks: PyTorch's default post-norm layer
+        vae._transformer = functools.partial(vae._transformer, norm_first=False)
     data = load_bundled(args.dataset)
     for seed in (1234, 1235, 1236):
         model = TabSyn(**{**TabSyn.presets["quick"], "device": "cpu"})

@@ -112,14 +112,17 @@ class Detokenizer(nn.Module):
         return num, logits
 
 
-def _transformer(d_token: int, n_layers: int, n_head: int, factor: int) -> nn.Module:
+def _transformer(
+    d_token: int, n_layers: int, n_head: int, factor: int, norm_first: bool = True
+) -> nn.Module:
+    """``norm_first=False`` (post-norm) only for ``benchmarks/tabsyn_norm_ab.py``."""
     layer = nn.TransformerEncoderLayer(
         d_model=d_token,
         nhead=n_head,
         dim_feedforward=factor * d_token,
         dropout=0.0,
         batch_first=True,
-        norm_first=True,
+        norm_first=norm_first,
     )
     return nn.TransformerEncoder(layer, num_layers=n_layers, enable_nested_tensor=False)
 
