@@ -294,3 +294,12 @@ def test_quick_preset_on_diabetes_end_to_end(tmp_path, bench_cli):
     assert sampling["valid"] == sampling["requested"] == 491 and sampling["shortfall"] == 0
     assert sampling["valid_rate"] >= 0.5, sampling
     assert metrics == {"invalid_rows": "ok", "dlt": "ok"} and math.isfinite(dlt)
+
+
+def test_every_sampling_batch_draws_its_own_noise():
+    from harmonic.sampler import batch_seed
+
+    seeds = {batch_seed(s, r, start) for s in (0, 1) for r in (0, 1) for start in (0, 64, 128)}
+    assert len(seeds) == 12  # batches of a round, rounds and runs: all different
+    assert batch_seed(0, 1, 0) != batch_seed(1, 0, 0)  # seed + round collided here
+    assert batch_seed(5, 2, 64) == batch_seed(5, 2, 64)  # and still reproducible
