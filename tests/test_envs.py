@@ -84,19 +84,26 @@ def _ensure_in_child(root: str, out: str) -> None:
         Path(out).write_text(str(lease.env.complete))
 
 
+def _run_children(ctx, target, args: list[tuple], timeout: float) -> None:
+    """One process per ``args`` entry, all at once; each must exit cleanly within ``timeout``."""
+    procs = [ctx.Process(target=target, args=a) for a in args]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout)
+        assert p.exitcode == 0
+
+
 def test_parallel_jobs_build_an_environment_once(tmp_path, monkeypatch):
     calls = tmp_path / "calls.txt"
     monkeypatch.setattr(envs, "_build", _fake_build(1.0, calls))
     ctx = mp.get_context("fork")  # the children inherit the stand-in
-    procs = [
-        ctx.Process(target=_ensure_in_child, args=(str(tmp_path / "envs"), str(tmp_path / f"{i}")))
-        for i in range(4)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
+    _run_children(
+        ctx,
+        _ensure_in_child,
+        [(str(tmp_path / "envs"), str(tmp_path / f"{i}")) for i in range(4)],
+        30,
+    )
     assert len(calls.read_text().split()) == 1  # one builder, three waited for it
     assert [(tmp_path / f"{i}").read_text() for i in range(4)] == ["True"] * 4
 
@@ -130,18 +137,8 @@ def test_jobs_waiting_for_a_build_do_not_wait_for_the_builders_job(tmp_path, mon
     monkeypatch.setattr(envs, "_build", _fake_build(1.0, calls))
     monkeypatch.setattr(Env, "complete", _meet_at_first_look(ctx.Barrier(3)))
     t0, hold = time.time(), 5.0
-    procs = [
-        ctx.Process(
-            target=_use_env_in_child,
-            args=(str(tmp_path / "envs"), str(tmp_path / f"{i}"), t0, hold),
-        )
-        for i in range(3)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    args = [(str(tmp_path / "envs"), str(tmp_path / f"{i}"), t0, hold) for i in range(3)]
+    _run_children(ctx, _use_env_in_child, args, 60)
     ready = [float((tmp_path / f"{i}").read_text()) for i in range(3)]
     assert len(calls.read_text().split()) == 1
     assert max(ready) < 1.0 + hold / 2, ready  # was 1 s, 6 s and 11 s
