@@ -166,7 +166,7 @@ class TabDDPM(Synthesizer):
         discrete += [c for c in table.columns if c.endswith(FLAG)]
         self.schema_ = schema
         self.epochs_ = epochs_for_steps(self.steps, len(table), self.batch_size)
-        self.workspace_ = tempfile.mkdtemp(prefix="tabddpm-")
+        workspace = tempfile.TemporaryDirectory(prefix="tabddpm-")  # synthcity's fit cache
         self.plugin_ = Plugins(categories=["generic"]).get(
             "ddpm",
             is_classification=True,
@@ -184,11 +184,11 @@ class TabDDPM(Synthesizer):
             dim_embed=self.dim_embed,
             device=device,
             random_state=int(seed) % 2**32,
-            workspace=Path(self.workspace_),
+            workspace=Path(workspace.name),
         )
         loader = GenericDataLoader(table, target_column=schema.target)
         t0 = time.perf_counter()
-        with _discrete_columns(discrete):
+        with workspace, _discrete_columns(discrete):
             self.plugin_.fit(loader)
         self.fit_s_ = time.perf_counter() - t0
         self.device_ = str(device)

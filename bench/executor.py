@@ -26,6 +26,7 @@ import psutil
 from bench.cores import share
 from bench.gpus import for_slot, visible_gpus
 from bench.jobs import Job, JobRecord
+from bench.scratch import Scratch
 
 OnEvent = Callable[[Job, dict[str, Any]], None]
 POLL_S = 0.05
@@ -46,6 +47,7 @@ class _Running:
     slot: int  # which of the ``max_workers`` places it holds (its GPUs go with it)
     peak_tree_mb: float = 0.0  # sampled by the parent, children of the job included
     killed_for: tuple[str, str] | None = None  # (status, reason) when the parent killed it
+    scratch: Any = None  # the process's TMPDIR, removed when it is gone
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -67,7 +69,8 @@ class LocalExecutor(Executor):
     The fork server imports pandas and the worker once, so a job starts in milliseconds
     rather than paying for interpreter start-up and imports every time. Each job may use
     ``threads`` CPU threads (the usable cores split evenly among ``max_workers``) and, when
-    several run at once, the GPUs of its slot (:func:`bench.gpus.for_slot`).
+    several run at once, the GPUs of its slot (:func:`bench.gpus.for_slot`). Each job process
+    has a temporary folder of its own, removed when it exits (:mod:`bench.scratch`).
     """
 
     def __init__(self, max_workers: int = 1) -> None:
@@ -76,6 +79,7 @@ class LocalExecutor(Executor):
         self.gpus = visible_gpus() if self.max_workers > 1 else []
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["bench.worker"])
+        self._scratch: Scratch | None = None
 
     # -- lifecycle of one child ---------------------------------------------------------
 
@@ -87,14 +91,16 @@ class LocalExecutor(Executor):
 
         skip = sorted(record.metrics)
         gpus = for_slot(self.gpus, slot, self.max_workers)
+        assert self._scratch is not None, "start jobs from run()"
+        tmp = self._scratch.job(job.key)
         proc = self._ctx.Process(
             target=child_main,
-            args=(job.to_dict(), child, resume, skip, self.threads, gpus),
+            args=(job.to_dict(), child, resume, skip, self.threads, gpus, str(tmp)),
             daemon=True,
         )
         proc.start()
         child.close()
-        return _Running(job, record, proc, parent, slot)
+        return _Running(job, record, proc, parent, slot, scratch=tmp)
 
     def _kill(self, run: _Running, status: str, reason: str) -> None:
         run.killed_for = (status, reason)
@@ -122,6 +128,7 @@ class LocalExecutor(Executor):
         """The child is gone. Returns True when the job is finished, False to restart it."""
         rec = run.record
         run.proc.join()
+        Scratch.remove(run.scratch)
         if rec.done:
             return True
         phase = rec.current_phase or "startup"
@@ -159,6 +166,7 @@ class LocalExecutor(Executor):
         queue = list(reversed(jobs))
         running: dict[Connection, _Running] = {}
         free = list(range(self.max_workers))
+        self._scratch = Scratch()
         try:
             while queue or running:
                 while queue and free:
@@ -185,6 +193,8 @@ class LocalExecutor(Executor):
         finally:
             for run in running.values():
                 self._kill(run, "error", "interrupted")
+                run.proc.join()
+            self._scratch.close()
 
     def _drain(self, run: _Running, on_event: OnEvent) -> None:
         while True:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench import scratch
 from bench.cores import limit as limit_threads
 from bench.gpus import ENV as GPU_ENV
 from bench.isolated import close as close_isolated
@@ -320,12 +321,16 @@ def child_main(
     skip_metrics: list[str],
     threads: int,
     gpus: str | None = None,
+    tmp: str | None = None,
 ) -> None:
     """multiprocessing target: redirect output to the job's log, cap its CPU threads at
     ``threads`` (its share of the cores), show it only ``gpus`` (its share of the GPUs; None
-    leaves them as they are), run, send events on ``conn``."""
+    leaves them as they are), put its temporary files in ``tmp``, run, send events on
+    ``conn``."""
     _die_with_parent()
     _die_with_runner(conn)
+    if tmp is not None:
+        scratch.use(tmp)
     job = Job.from_dict(job_dict)
     Path(job.log).parent.mkdir(parents=True, exist_ok=True)
     log = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from bench import scratch
 from bench.config import build_config
 from bench.jobs import job_key
 from bench.progress import Progress
@@ -73,11 +76,35 @@ def test_failures_are_recorded_and_the_grid_goes_on(tmp_path):
 
 
 def test_fit_time_limit_kills_and_records_timeout(tmp_path):
-    _run(tmp_path, synthesizers=["toys:Sleepy", "toys:Bootstrap"], limits={"fit": 1.5})
+    note = tmp_path / "checkpoint-folder"
+    _run(
+        tmp_path,
+        synthesizers=["toys:Sleepy", "toys:Bootstrap"],
+        limits={"fit": 1.5},
+        params={"sleepy": {"note": str(note)}},
+    )
     jobs = _jobs(tmp_path)
     assert jobs.loc["sleepy", "status"] == "timeout"
     assert "fit exceeded its 1.5 s limit" in jobs.loc["sleepy", "error"]
     assert jobs.loc["bootstrap", "status"] == "ok"
+    folder = Path(note.read_text())
+    assert folder.name.startswith("sleepy-")
+    assert not folder.exists(), "the killed job's temporary files outlived it"
+
+
+def test_scratch_of_a_dead_runner_is_swept(tmp_path):
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    stale = tmp_path / f"{scratch.PREFIX}{proc.pid}-abc"
+    (stale / "job").mkdir(parents=True)
+    alive = tmp_path / f"{scratch.PREFIX}{os.getpid()}-def"
+    alive.mkdir()
+    mine = scratch.Scratch(str(tmp_path))
+    assert not stale.exists() and alive.exists() and mine.root.exists()
+    job = mine.job("0123456789abcdef")
+    assert job.parent == mine.root and job.name.startswith("0123456789ab-")
+    mine.close()
+    assert not mine.root.exists() and alive.exists()
 
 
 def test_metric_timeout_keeps_the_job_and_the_other_metrics(tmp_path):

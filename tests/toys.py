@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,10 +42,20 @@ class Failing(Bootstrap):
 
 
 class Sleepy(Bootstrap):
+    """Writes a checkpoint to a temporary folder, then hangs: for time limits."""
+
     name = "sleepy"
 
+    def __init__(self, note: str = "") -> None:
+        super().__init__()
+        self.note = note  # a file to write the checkpoint folder's path into
+
     def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> Sleepy:
-        time.sleep(60)
+        with tempfile.TemporaryDirectory(prefix="sleepy-") as tmp:  # never cleaned: killed
+            (Path(tmp) / "checkpoint.bin").write_bytes(b"\0" * 1024)
+            if self.note:
+                Path(self.note).write_text(tmp, encoding="utf-8")
+            time.sleep(60)
         return self
 
 
