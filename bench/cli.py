@@ -423,8 +423,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     check_report_args(args.out, args.to, args.digits)
     tables = tuple(TABLES) if args.table == "all" else (args.table,)
     paths = write_leaderboards(args.out, tables, (args.format,), args.preset, args.to, args.digits)
-    if args.format in ("md", "csv"):
-        for path in paths:
+    for path in paths:
+        if path.suffix in (".md", ".csv"):  # not the CSV's provenance.json
             print(path.read_text(encoding="utf-8"))
     for path in paths:
         print(f"wrote {path}", file=sys.stderr)

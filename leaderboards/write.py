@@ -1,5 +1,9 @@
 """Write a results folder's leaderboards to files, each headed by the command that
 regenerates it (what `bench leaderboard`, `bench compare-paper` and `bench run` call).
+
+A CSV file has no head, so that any reader takes its first line as the header: its rows
+carry the preset, backbone and seeds, and ``<name>.provenance.json`` beside it holds the
+whole provenance with the command.
 """
 
 from __future__ import annotations
@@ -7,12 +11,13 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 from leaderboards import compare, render
 from leaderboards.tables import TABLES, Results, build, load_results, provenance
 
 FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "html": "html"}
-COMMENT = {"md": "<!-- {} -->", "latex": "% {}", "csv": "# {}", "html": "<!-- {} -->"}
+COMMENT = {"md": "<!-- {} -->", "latex": "% {}", "html": "<!-- {} -->"}
 
 
 def comment(fmt: str, text: str) -> str:
@@ -31,6 +36,12 @@ def regenerate(results: Results, command: list[str]) -> str:
     """The exact commands behind a file: the runs that filled the store, then ``command``."""
     runs = [" ".join(json.loads(a)) for a in results.runs.sort_values("run_id").argv]
     return "regenerate: " + " && ".join([*dict.fromkeys(runs), shlex.join(command)])
+
+
+def _sidecar(dest: Path, name: str, prov: dict[str, Any], command: str) -> Path:
+    """``name.provenance.json``: what a CSV's rows cannot say, and how to regenerate it."""
+    about = {**prov, "regenerate": command}
+    return _write(dest / f"{name}.provenance.json", json.dumps(about, indent=2) + "\n")
 
 
 def _write(path: Path, text: str) -> Path:
@@ -69,15 +80,17 @@ def write_leaderboards(
             results.preset,
             *(["--to", str(to)] if to else []),
         ]
-        head = comment(fmt, regenerate(results, cmd))
+        command = regenerate(results, cmd)
+        if fmt == "csv":
+            written.append(_write(dest / "leaderboard.csv", render.to_csv(boards.values())))
+            written.append(_sidecar(dest, "leaderboard", provenance(results), command))
+            continue
+        head = comment(fmt, command)
         if fmt == "html":
             from leaderboards.report import render_report
 
             text = render_report(boards, results)
             written.append(_write(dest / "report.html", head + "\n" + text))
-        elif fmt == "csv":
-            text = render.to_csv(boards.values())
-            written.append(_write(dest / "leaderboard.csv", head + "\n" + text))
         else:
             render_one = render.to_markdown if fmt == "md" else render.to_latex
             for name, lb in boards.items():
@@ -94,11 +107,12 @@ def write_comparison(folder: str, preset: str | None = None, to: str | None = No
     cmd = regenerate(
         results, ["bench", "compare-paper", "--out", folder, "--preset", results.preset, *extra]
     )
-    md = comment("md", cmd) + "\n" + compare.to_markdown(cells, ranks, provenance(results))
+    prov = provenance(results)
+    md = comment("md", cmd) + "\n" + compare.to_markdown(cells, ranks, prov)
+    stamp = render.stamp(prov)
     return [
         _write(dest / "compare-paper.md", md),
-        _write(dest / "compare-paper.csv", comment("csv", cmd) + "\n" + cells.to_csv(index=False)),
-        _write(
-            dest / "compare-paper-ranks.csv", comment("csv", cmd) + "\n" + ranks.to_csv(index=False)
-        ),
+        _write(dest / "compare-paper.csv", cells.assign(**stamp).to_csv(index=False)),
+        _write(dest / "compare-paper-ranks.csv", ranks.assign(**stamp).to_csv(index=False)),
+        _sidecar(dest, "compare-paper", prov, cmd),
     ]

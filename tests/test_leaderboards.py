@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -186,6 +187,21 @@ def test_cli_writes_every_format(results, bench_cli):
     assert " && bench leaderboard --out " in first.splitlines()[0]
 
 
+def test_csv_files_read_as_they_are_and_name_their_provenance(results, bench_cli):
+    out = Path(results.folder)
+    assert bench_cli("leaderboard", "--out", out, "--format", "csv").returncode == 0
+    assert bench_cli("compare-paper", "--out", out).returncode == 0
+    for name in ("leaderboard", "compare-paper", "compare-paper-ranks"):
+        table = pd.read_csv(out / "leaderboards" / f"{name}.csv")  # no comment line to skip
+        assert list(table.columns[:2]) == ["table", "dataset"] or table.columns[0] == "dataset"
+        assert (table.preset == "quick").all() and (table.seeds == "1 2 3").all()
+        assert table.llm_backbone.str.len().gt(0).all()
+    for name in ("leaderboard", "compare-paper"):
+        about = json.loads((out / "leaderboards" / f"{name}.provenance.json").read_text())
+        assert about["regenerate"].startswith("regenerate: bench run --out ")
+        assert about["preset"] == "quick" and about["seeds"] == [1, 2, 3]
+
+
 def test_a_cell_averages_one_setting_never_settings_as_seeds(tmp_path):
     # three seeds at the preset, then seed 1 again with another parameter: the cell must not
     # read as "mean ± std over seeds" of two settings
@@ -255,4 +271,4 @@ def test_a_comment_head_cannot_be_ended_by_user_input():
 
     html_head = comment("html", "bench run --out 'x--><script>alert(1)</script>'")
     assert html_head.count("-->") == 1 and html_head.endswith("-->")
-    assert comment("csv", "bench run --out 'a\nb'").count("\n") == 0
+    assert comment("latex", "bench run --out 'a\nb'").count("\n") == 0
