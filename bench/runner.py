@@ -5,6 +5,9 @@ rest on an executor, store every finished job as soon as it finishes.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import importlib.util
 import json
 import platform
 import sys
@@ -39,8 +42,34 @@ def env_pins(cls: type[Synthesizer]) -> str:
     return " ".join(install_list(cls.requirements))
 
 
+#: the harness's packages whose code makes the numbers (leaderboards only renders them)
+CODE_PACKAGES = ("bench", "adapters", "harmonic")
+
+
+@functools.cache
+def source_fingerprint(roots: tuple[Path, ...] | None = None) -> str:
+    """12 hex digits of SHA-256 over the harness's Python sources (path and bytes of each).
+
+    The version number does not change with every commit, and a folder may hold jobs run
+    before and after an upgrade; with the fingerprint in the recorded version, a leaderboard
+    lists both versions instead of passing the mix for one.
+    """
+    if roots is None:
+        roots = tuple(Path(importlib.util.find_spec(p).origin).parent for p in CODE_PACKAGES)
+    h = hashlib.sha256()
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                rel = f"{root.name}/{path.relative_to(root).as_posix()}"
+                h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
 def package_versions(names: tuple[str, ...] = ()) -> dict[str, str]:
-    out = {"python": platform.python_version(), "harmonic-bench": __version__}
+    out = {
+        "python": platform.python_version(),
+        "harmonic-bench": f"{__version__}+src.{source_fingerprint()}",
+    }
     for name in (*CORE_PACKAGES, *names):
         try:
             out[name] = version(name)

@@ -353,3 +353,19 @@ def test_status_table_gives_a_failed_jobs_reason_and_a_dead_runs_job_as_interrup
     # no run holds the folder: the job its run left 'running' is shown interrupted
     assert lines["tabsyn"].split()[3] == "interrupted" and "None" not in lines["tabsyn"]
     assert lines["smote"].split()[3] == "ok" and "dm=0" in lines["smote"]
+
+
+def test_the_recorded_version_names_the_code_it_ran(tmp_path):
+    from bench.runner import package_versions, source_fingerprint
+
+    root = tmp_path / "bench"
+    (root / "metrics").mkdir(parents=True)
+    (root / "metrics" / "dm.py").write_text("VALUE = 1\n")
+    (root / "__pycache__").mkdir()
+    (root / "__pycache__" / "x.py").write_text("ignored\n")
+    before = source_fingerprint((root,))
+    (root / "__pycache__" / "x.py").write_text("still ignored\n")
+    assert source_fingerprint.__wrapped__((root,)) == before
+    (root / "metrics" / "dm.py").write_text("VALUE = 2\n")
+    assert source_fingerprint.__wrapped__((root,)) != before
+    assert package_versions()["harmonic-bench"].endswith(f"+src.{source_fingerprint()}")
