@@ -4,30 +4,44 @@ Synthesizers and libraries write temporary files (checkpoints, model copies, dat
 to an isolated worker) and clean them up when they finish. A job killed for time or memory
 never finishes, so the runner gives each job process a folder of its own as ``TMPDIR`` and
 removes it once the process is gone. The job folders live under one folder per runner,
-named after its process id, so that the folders of a runner that was itself killed are
-swept by the next run on the machine.
+which holds an ``flock`` on its ``owner`` file while it lives: the kernel drops the lock
+when the runner dies, however it dies, so the next run on the machine can tell a killed
+runner's folder from a live one (in another container too) and sweeps it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
-import psutil
-
 PREFIX = "bench-run-"
-_RUNNER = re.compile(rf"{PREFIX}(\d+)-")
+OWNER = "owner"
+
+
+def _orphaned(folder: Path) -> bool:
+    """Whether no live runner holds ``folder``'s owner lock."""
+    try:
+        fd = os.open(folder / OWNER, os.O_RDONLY)
+    except OSError:
+        return False  # not one of ours, or already gone
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # also releases the lock if this probe took it
+    return True
 
 
 def sweep(where: str | None = None) -> list[Path]:
     """Remove the scratch folders of runners that are no longer alive; returns them."""
     gone = []
     for path in Path(where or tempfile.gettempdir()).glob(f"{PREFIX}*"):
-        m = _RUNNER.match(path.name)
-        if m and path.is_dir() and not psutil.pid_exists(int(m.group(1))):
+        if path.is_dir() and _orphaned(path):
             shutil.rmtree(path, ignore_errors=True)
             gone.append(path)
     return gone
@@ -38,7 +52,12 @@ class Scratch:
 
     def __init__(self, where: str | None = None) -> None:
         sweep(where)
-        self.root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=where))
+        # locked before it gets the name sweep looks for, so no sweep sees it unlocked
+        new = Path(tempfile.mkdtemp(prefix="bench-new-", dir=where))
+        self._fd = os.open(new / OWNER, os.O_WRONLY | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.root = new.with_name(PREFIX + new.name.removeprefix("bench-new-"))
+        new.rename(self.root)
 
     def job(self, key: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"{key[:12]}-", dir=self.root))
@@ -50,6 +69,8 @@ class Scratch:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 def use(path: str | Path) -> None:

@@ -45,7 +45,9 @@ def test_sigkill_mid_grid_then_resume(tmp_path):
         "--out",
         str(out),
     ]
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "TMPDIR": str(tmp)}
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -63,11 +65,13 @@ def test_sigkill_mid_grid_then_resume(tmp_path):
     db.close()
     _gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"orphaned workers: {alive}"
+    assert len(list(tmp.glob("bench-run-*"))) == 1  # the killed runner's jobs' folders
 
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert f"{finished} already done, {8 - finished} to run" in again.stderr
     assert _ok_jobs(out / "results.sqlite") == 8
+    assert not list(tmp.glob("bench-run-*")), "the killed runner's scratch was not swept"
 
 
 def test_a_killed_runner_takes_a_long_running_job_with_it(tmp_path):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -93,18 +91,20 @@ def test_fit_time_limit_kills_and_records_timeout(tmp_path):
 
 
 def test_scratch_of_a_dead_runner_is_swept(tmp_path):
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    stale = tmp_path / f"{scratch.PREFIX}{proc.pid}-abc"
+    stale = tmp_path / f"{scratch.PREFIX}dead"  # its runner is gone: nobody holds the lock
     (stale / "job").mkdir(parents=True)
-    alive = tmp_path / f"{scratch.PREFIX}{os.getpid()}-def"
-    alive.mkdir()
-    mine = scratch.Scratch(str(tmp_path))
-    assert not stale.exists() and alive.exists() and mine.root.exists()
-    job = mine.job("0123456789abcdef")
-    assert job.parent == mine.root and job.name.startswith("0123456789ab-")
-    mine.close()
-    assert not mine.root.exists() and alive.exists()
+    (stale / scratch.OWNER).touch()
+    foreign = tmp_path / f"{scratch.PREFIX}not-ours"  # no owner file: left alone
+    foreign.mkdir()
+    live = scratch.Scratch(str(tmp_path))
+    assert not stale.exists() and foreign.exists() and live.root.exists()
+    other = scratch.Scratch(str(tmp_path))  # a second runner sweeps too
+    assert live.root.exists() and other.root != live.root
+    job = live.job("0123456789abcdef")
+    assert job.parent == live.root and job.name.startswith("0123456789ab-")
+    live.close()
+    other.close()
+    assert not live.root.exists() and not other.root.exists() and foreign.exists()
 
 
 def test_metric_timeout_keeps_the_job_and_the_other_metrics(tmp_path):
