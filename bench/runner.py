@@ -52,7 +52,8 @@ def source_fingerprint(roots: tuple[Path, ...] | None = None) -> str:
 
     The version number does not change with every commit, and a folder may hold jobs run
     before and after an upgrade; with the fingerprint in the recorded version, a leaderboard
-    lists both versions instead of passing the mix for one.
+    lists both versions instead of passing the mix for one. It stays out of job keys: an
+    upgrade does not throw away finished jobs (``--force`` reruns them).
     """
     if roots is None:
         roots = tuple(Path(importlib.util.find_spec(p).origin).parent for p in CODE_PACKAGES)
@@ -65,11 +66,14 @@ def source_fingerprint(roots: tuple[Path, ...] | None = None) -> str:
     return h.hexdigest()[:12]
 
 
+def recorded(versions: dict[str, str]) -> dict[str, str]:
+    """``versions`` as stored with a job or run: the harness's with its code fingerprint."""
+    return {**versions, "harmonic-bench": f"{__version__}+src.{source_fingerprint()}"}
+
+
 def package_versions(names: tuple[str, ...] = ()) -> dict[str, str]:
-    out = {
-        "python": platform.python_version(),
-        "harmonic-bench": f"{__version__}+src.{source_fingerprint()}",
-    }
+    """The versions a job key depends on (see :func:`recorded` for what is stored)."""
+    out = {"python": platform.python_version(), "harmonic-bench": __version__}
     for name in (*CORE_PACKAGES, *names):
         try:
             out[name] = version(name)
@@ -212,7 +216,7 @@ def plan(cfg: RunConfig) -> tuple[list[Job], dict[str, tuple[str, dict[str, str]
                         device=cfg.device,
                     )
                 )
-                info[key] = (ds.fingerprint, versions)
+                info[key] = (ds.fingerprint, recorded(versions))
     return jobs, info
 
 
@@ -352,7 +356,7 @@ def _run_held(
     if workers > 1:
         todo = longest_first(todo)
     summary = RunSummary(out, planned=len(jobs), skipped=len(jobs) - len(todo), workers=workers)
-    versions = package_versions(METRIC_PACKAGES)
+    versions = recorded(package_versions(METRIC_PACKAGES))
     run_id = store.start_run(argv, cfg.preset, cfg.to_dict(), versions)
     executor = executor or LocalExecutor(workers)
     progress.start(summary, todo)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import scratch
+from bench import __version__, scratch
 from bench.config import build_config
 from bench.jobs import job_key
 from bench.progress import Progress
@@ -368,4 +368,24 @@ def test_the_recorded_version_names_the_code_it_ran(tmp_path):
     assert source_fingerprint.__wrapped__((root,)) == before
     (root / "metrics" / "dm.py").write_text("VALUE = 2\n")
     assert source_fingerprint.__wrapped__((root,)) != before
-    assert package_versions()["harmonic-bench"].endswith(f"+src.{source_fingerprint()}")
+    assert package_versions()["harmonic-bench"] == __version__  # what job keys use
+
+
+def test_a_code_change_is_recorded_but_does_not_redo_finished_jobs(tmp_path, monkeypatch):
+    from bench import runner
+
+    first = _run(tmp_path, synthesizers=["toys:Bootstrap"], metrics=["dm"])
+    assert len(first.records) == 1
+    monkeypatch.setattr(runner, "source_fingerprint", lambda: "0123456789ab")
+    assert not _run(tmp_path, synthesizers=["toys:Bootstrap"], metrics=["dm"]).records
+    _run(tmp_path, synthesizers=["toys:Bootstrap"], metrics=["dm"], force=True)
+    store = Store(tmp_path)
+    try:
+        runs = store.table("runs").sort_values("run_id")
+        job = store.table("jobs").iloc[0]
+    finally:
+        store.close()
+    recorded = [json.loads(v)["harmonic-bench"] for v in runs.versions]
+    assert recorded[0].startswith(f"{__version__}+src.") and recorded[0] != recorded[-1]
+    assert recorded[-1] == json.loads(job.versions)["harmonic-bench"]
+    assert recorded[-1] == f"{__version__}+src.0123456789ab"
