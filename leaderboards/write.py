@@ -40,7 +40,7 @@ def regenerate(results: Results, command: list[str]) -> str:
 
 def _sidecar(dest: Path, name: str, prov: dict[str, Any], command: str) -> Path:
     """``name.provenance.json``: what a CSV's rows cannot say, and how to regenerate it."""
-    about = {**prov, "regenerate": command}
+    about = {**prov, "regenerate": command.removeprefix("regenerate: ")}
     return _write(dest / f"{name}.provenance.json", json.dumps(about, indent=2) + "\n")
 
 
