@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.lock import try_lock
+
 #: What the worker inside every environment imports besides the synthesizer's requirements.
 #: pyarrow 26 needs numpy 2 without declaring it, and an isolated synthesizer often pins
 #: numpy 1 (synthcity does): pip would then install a pyarrow that cannot be imported.
@@ -267,9 +269,7 @@ def _build_unless_built(
 
 def _lock(fd: int, mode: int, waiting: Callable[[], None]) -> None:
     """``flock(mode)`` on ``fd``, calling ``waiting()`` first if another process is in the way."""
-    try:
-        fcntl.flock(fd, mode | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not try_lock(fd, mode):
         waiting()
         fcntl.flock(fd, mode)
 

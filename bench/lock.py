@@ -27,7 +27,8 @@ LOCK_NAME = "run.lock"
 RETRY_S = 1.0
 
 
-def _try_lock(fd: int, mode: int) -> bool:
+def try_lock(fd: int, mode: int) -> bool:
+    """``flock(mode)`` on ``fd`` if no other process is in the way; whether it was taken."""
     try:
         fcntl.flock(fd, mode | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -68,7 +69,7 @@ def hold(folder: str | Path, argv: list[str]) -> Iterator[None]:
         raise UserError(f"cannot use '{folder}' as a results folder: {exc.strerror}") from exc
     try:
         deadline = time.monotonic() + RETRY_S
-        while not _try_lock(fd, fcntl.LOCK_EX):
+        while not try_lock(fd, fcntl.LOCK_EX):
             if time.monotonic() > deadline:
                 raise _refusal(folder)
             time.sleep(0.05)
@@ -82,11 +83,16 @@ def hold(folder: str | Path, argv: list[str]) -> Iterator[None]:
 
 def in_use(folder: str | Path) -> bool:
     """Whether a live ``bench run`` or ``bench merge`` is writing ``folder`` now."""
+    return is_held(Path(folder) / LOCK_NAME)  # False: never locked, or older than locks
+
+
+def is_held(path: Path) -> bool:
+    """Whether a live process holds an flock on the file ``path`` (False if there is none)."""
     try:
-        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return False  # never locked (or written before folders had locks)
+        return False
     try:
-        return not _try_lock(fd, fcntl.LOCK_SH)
+        return not try_lock(fd, fcntl.LOCK_SH)
     finally:
-        os.close(fd)
+        os.close(fd)  # also releases the probe's lock if it took it

@@ -18,30 +18,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bench.lock import is_held
+
 PREFIX = "bench-run-"
 OWNER = "owner"
-
-
-def _orphaned(folder: Path) -> bool:
-    """Whether no live runner holds ``folder``'s owner lock."""
-    try:
-        fd = os.open(folder / OWNER, os.O_RDONLY)
-    except OSError:
-        return False  # not one of ours, or already gone
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)  # also releases the lock if this probe took it
-    return True
 
 
 def sweep(where: str | None = None) -> list[Path]:
     """Remove the scratch folders of runners that are no longer alive; returns them."""
     gone = []
     for path in Path(where or tempfile.gettempdir()).glob(f"{PREFIX}*"):
-        if path.is_dir() and _orphaned(path):
+        owner = path / OWNER  # a folder without one is not ours
+        if owner.exists() and not is_held(owner):
             shutil.rmtree(path, ignore_errors=True)
             gone.append(path)
     return gone

@@ -23,7 +23,7 @@ COMMENT = {"md": "<!-- {} -->", "latex": "% {}", "html": "<!-- {} -->"}
 def comment(fmt: str, text: str) -> str:
     """``text`` as one comment line of format ``fmt``, which nothing in it can end early.
 
-    The text holds user input (``--out`` paths, names): a newline would end a ``#`` or ``%``
+    The text holds user input (``--out`` paths, names): a newline would end a ``%``
     comment, and ``-->`` (or ``--!>``) an HTML one, letting the rest act as markup.
     """
     one_line = " ".join(text.splitlines())
@@ -35,12 +35,12 @@ def comment(fmt: str, text: str) -> str:
 def regenerate(results: Results, command: list[str]) -> str:
     """The exact commands behind a file: the runs that filled the store, then ``command``."""
     runs = [" ".join(json.loads(a)) for a in results.runs.sort_values("run_id").argv]
-    return "regenerate: " + " && ".join([*dict.fromkeys(runs), shlex.join(command)])
+    return " && ".join([*dict.fromkeys(runs), shlex.join(command)])
 
 
 def _sidecar(dest: Path, name: str, prov: dict[str, Any], command: str) -> Path:
     """``name.provenance.json``: what a CSV's rows cannot say, and how to regenerate it."""
-    about = {**prov, "regenerate": command.removeprefix("regenerate: ")}
+    about = {**prov, "regenerate": command}
     return _write(dest / f"{name}.provenance.json", json.dumps(about, indent=2) + "\n")
 
 
@@ -83,9 +83,10 @@ def write_leaderboards(
         command = regenerate(results, cmd)
         if fmt == "csv":
             written.append(_write(dest / "leaderboard.csv", render.to_csv(boards.values())))
-            written.append(_sidecar(dest, "leaderboard", provenance(results), command))
+            prov = next(iter(boards.values())).provenance  # the one the rows carry
+            written.append(_sidecar(dest, "leaderboard", prov, command))
             continue
-        head = comment(fmt, command)
+        head = comment(fmt, f"regenerate: {command}")
         if fmt == "html":
             from leaderboards.report import render_report
 
@@ -108,7 +109,7 @@ def write_comparison(folder: str, preset: str | None = None, to: str | None = No
         results, ["bench", "compare-paper", "--out", folder, "--preset", results.preset, *extra]
     )
     prov = provenance(results)
-    md = comment("md", cmd) + "\n" + compare.to_markdown(cells, ranks, prov)
+    md = comment("md", f"regenerate: {cmd}") + "\n" + compare.to_markdown(cells, ranks, prov)
     stamp = render.stamp(prov)
     return [
         _write(dest / "compare-paper.md", md),
