@@ -103,7 +103,7 @@ class Harmonic(Synthesizer):
 
     def fit(self, train: pd.DataFrame, schema: Schema, seed: int) -> Harmonic:
         from harmonic.backbone import add_lora, load_backbone
-        from harmonic.instructions import InstructionBuilder, row_phrases
+        from harmonic.instructions import InstructionBuilder, tiny_phrases
         from harmonic.trainer import fine_tune
 
         self.train_ = train.reset_index(drop=True)
@@ -128,8 +128,9 @@ class Harmonic(Synthesizer):
             texts=[*prompts, *outputs],
             cache_dir=self._workdir.name,
             seed=seed,
-            # the tiny backbone's tokenizer writes each key (with ': "') and '", ' as one token
-            extra_tokens=row_phrases(schema),
+            # the tiny backbone's tokenizer writes each key (with ': "'), '", ' and each fixed
+            # phrase of the prompt (header, "Example one: ", ..., the template's) as one token
+            extra_tokens=tiny_phrases(schema, self.k),
         )
         warm = None
         if tiny and self.tiny_warmup:

@@ -3,7 +3,9 @@
 Builds the quick preset's instruction set and tiny backbone for a dataset (no warm-up: only
 the loop's speed is measured), then fine-tunes ``--pairs`` instructions for one epoch at the
 preset's batch size, ``--repeats`` times on fresh backbones, and prints each pass. Run it in
-two checkouts to compare two versions of ``harmonic.trainer``.
+two checkouts to compare two versions of ``harmonic.trainer``; ``--phrases rows`` makes only
+the row phrases single tokens (the tokenizer before 2026-12-02), ``all`` every fixed phrase
+(``harmonic.instructions.tiny_phrases``, the adapter's).
 
     python benchmarks/harmonic_finetune_speed.py --dataset german --pairs 128 --repeats 3
 """
@@ -24,18 +26,20 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--phrases", choices=["rows", "all"], default="all")
     args = parser.parse_args()
 
     from adapters.harmonic import QUICK
     from bench.datasets import load_bundled
     from harmonic.backbone import load_backbone
-    from harmonic.instructions import InstructionBuilder, row_phrases
+    from harmonic.instructions import InstructionBuilder, row_phrases, tiny_phrases
     from harmonic.trainer import fine_tune
 
     data = load_bundled(args.dataset)
     examples = InstructionBuilder(seed=args.seed).build(data.train, data.schema)[: args.pairs]
     prompts = [e.prompt for e in examples]
     outputs = [e.output for e in examples]
+    phrases = row_phrases(data.schema) if args.phrases == "rows" else tiny_phrases(data.schema, 5)
     print("| pass | steps | s/step | tokens/s |")
     print("|---|---|---|---|")
     for rep in range(args.repeats):
@@ -46,7 +50,7 @@ def main() -> None:
                 texts=[*prompts, *outputs],
                 cache_dir=tmp,
                 seed=args.seed,
-                extra_tokens=row_phrases(data.schema),
+                extra_tokens=phrases,
             )
             stats = fine_tune(
                 backbone,

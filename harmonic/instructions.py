@@ -57,8 +57,10 @@ __all__ = [
     "knn_encoding",
     "number_word",
     "prompt_header",
+    "prompt_phrases",
     "row_phrases",
     "serialize_row",
+    "tiny_phrases",
     "value_text",
 ]
 
@@ -202,6 +204,28 @@ def prompt_header(schema: Schema, k: int) -> str:
         f"{task} task. Each example is one JSON object. Generate one new sample similar to "
         f"these {examples}."
     )
+
+
+def prompt_phrases(schema: Schema, k: int) -> list[str]:
+    """The strings every prompt of ``k`` examples repeats word for word: the header, each
+    line's ``Example <word>: `` with the newline before it, and the final generate line.
+
+    The tiny backbone's tokenizer makes each one a single token, as it does for
+    :func:`row_phrases`: the text is the same, but a randomly initialised model learns
+    nothing from 51 tokens of a header that never changes, and German's instructions shrink
+    from 465 to 391 tokens, Diabetes' from 345 to 271 (benchmarks/RESULTS.md). A pretrained
+    ``--llm`` keeps its own tokenizer and reads the header as words.
+    """
+    lines = ["\n" + p for p in _example_prefixes(k)]
+    return [prompt_header(schema, k), *lines, "\n" + GENERATE_LINE]
+
+
+def tiny_phrases(schema: Schema, k: int) -> list[str]:
+    """What the tiny backbone's tokenizer makes single tokens in HARMONIC's texts: the row
+    phrases, the prompt's fixed phrases and the plain template's."""
+    from harmonic.template import PLAIN_PHRASES
+
+    return [*row_phrases(schema), *prompt_phrases(schema, k), *PLAIN_PHRASES]
 
 
 def _example_prefixes(k: int) -> list[str]:

@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 PLAIN = "### Input:\n{input}\n### Output:\n"
+#: The text :data:`PLAIN` puts before and after every INPUT (the tiny backbone's tokenizer
+#: makes each a single token, as it does the prompt's other fixed phrases).
+PLAIN_PHRASES = tuple(PLAIN.split("{input}"))
 
 
 def prompt_text(tokenizer: Any, instruction: str, template: bool = True) -> str:

@@ -164,6 +164,37 @@ def test_row_phrases_are_single_tokens_in_a_row():
     assert tok.decode(ids) == texts[0]
 
 
+def test_prompt_phrases_are_single_tokens_in_a_training_pair():
+    """The header, each "Example <word>: " line start, the generate line and the template's
+    fixed text each become one token; the pair still decodes to its exact text."""
+    from bench.datasets import load_bundled
+    from harmonic.instructions import (
+        InstructionBuilder,
+        prompt_phrases,
+        row_phrases,
+        tiny_phrases,
+    )
+    from harmonic.template import PLAIN_PHRASES, encode_pair, prompt_text
+
+    german = load_bundled("german")
+    examples = InstructionBuilder(seed=0).build(german.train.iloc[:120], german.schema)
+    texts = [e.prompt for e in examples] + [e.output for e in examples]
+    fixed = [*prompt_phrases(german.schema, 5), *PLAIN_PHRASES]
+    tok = bb.train_tokenizer(texts, SPEC, tiny_phrases(german.schema, 5))
+    rows_only = bb.train_tokenizer(texts, SPEC, row_phrases(german.schema))
+    e = examples[0]
+    ids, labels = encode_pair(tok, e.prompt, e.output, 2048)
+    tokens = tok.convert_ids_to_tokens(ids)
+    for phrase in fixed:
+        assert tokens.count(tok.convert_ids_to_tokens(tok.convert_tokens_to_ids(phrase))) == 1
+    assert len(fixed) == 1 + 5 + 1 + 2
+    answer = [i for i, label in zip(ids, labels, strict=True) if label != -100]
+    assert tok.decode(answer[:-1]) == e.output  # the answer is tokenized as before: no phrase
+    assert tok.decode(ids, skip_special_tokens=True) == prompt_text(tok, e.prompt) + e.output
+    before = len(encode_pair(rows_only, e.prompt, e.output, 2048)[0])
+    assert len(ids) <= before - 80  # German: 490 -> 395 tokens
+
+
 def test_a_run_of_letters_and_digits_is_one_word():
     texts = [f'{{"Job": "A{n}", "n": "{n}"}}' for n in (121, 122, 173) for _ in range(20)]
     words = bb.train_tokenizer(texts, SPEC)
