@@ -2,7 +2,9 @@
 single tokens.
 
 Rows: the quoted keys alone; ``row_phrases`` (each key with its ``: "``, and the ``", ``
-separator); and, tried and rejected on 2026-12-01, the separator also joined to the next key;
+separator); ``tiny_phrases`` (those and the prompt's fixed phrases: header, "Example <word>: "
+line starts, generate line; the tiny backbone's since 2026-12-02); and, tried and rejected on
+2026-12-01, the separator also joined to the next key;
 each with GPT-2's word split and with ``WORDS`` (a run of letters and digits is one word, so
 German's ``A121`` can be one token; the tiny backbone's split since 2026-12-01). Fewer
 tokens per row make fine-tuning and sampling cheaper on CPU (attention grows with the square
@@ -30,7 +32,7 @@ def main() -> None:
 
     from bench.datasets import load_bundled
     from harmonic.backbone import GPT2_WORDS, WORDS, TinySpec, train_tokenizer
-    from harmonic.instructions import InstructionBuilder, row_phrases
+    from harmonic.instructions import InstructionBuilder, row_phrases, tiny_phrases
 
     print("| dataset | single tokens | words | prompt tokens (mean) | answer tokens (mean) |")
     print("|---|---|---|---|---|")
@@ -44,6 +46,7 @@ def main() -> None:
         variants = {
             "quoted keys": keys,
             "keys, separator (row_phrases)": phrases,
+            "row and prompt phrases (tiny_phrases)": tiny_phrases(data.schema, 5),
             "keys, separator + key": [*opened, *('", ' + k for k in opened), phrases[-1]],
         }
         for label, extra in variants.items():

@@ -48,6 +48,7 @@ import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
 from bench.schema import Column, Schema, is_missing, py_scalar
+from harmonic.template import PLAIN_PHRASES
 
 __all__ = [
     "Example",
@@ -223,8 +224,6 @@ def prompt_phrases(schema: Schema, k: int) -> list[str]:
 def tiny_phrases(schema: Schema, k: int) -> list[str]:
     """What the tiny backbone's tokenizer makes single tokens in HARMONIC's texts: the row
     phrases, the prompt's fixed phrases and the plain template's."""
-    from harmonic.template import PLAIN_PHRASES
-
     return [*row_phrases(schema), *prompt_phrases(schema, k), *PLAIN_PHRASES]
 
 
