@@ -36,10 +36,12 @@ def main() -> None:
     from harmonic.trainer import fine_tune
 
     data = load_bundled(args.dataset)
-    examples = InstructionBuilder(seed=args.seed).build(data.train, data.schema)[: args.pairs]
+    builder = InstructionBuilder(seed=args.seed)
+    examples = builder.build(data.train, data.schema)[: args.pairs]
     prompts = [e.prompt for e in examples]
     outputs = [e.output for e in examples]
-    phrases = row_phrases(data.schema) if args.phrases == "rows" else tiny_phrases(data.schema, 5)
+    rows_only = args.phrases == "rows"
+    phrases = row_phrases(data.schema) if rows_only else tiny_phrases(data.schema, builder.k)
     print("| pass | steps | s/step | tokens/s |")
     print("|---|---|---|---|")
     for rep in range(args.repeats):

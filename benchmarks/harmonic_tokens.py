@@ -38,7 +38,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name in args.datasets:
         data = load_bundled(name)
-        examples = InstructionBuilder(seed=args.seed).build(data.train, data.schema)
+        builder = InstructionBuilder(seed=args.seed)
+        examples = builder.build(data.train, data.schema)
         texts = [e.prompt for e in examples] + [e.output for e in examples]
         keys = [json.dumps(c, ensure_ascii=False) for c in data.schema.names]
         phrases = row_phrases(data.schema)
@@ -46,7 +47,7 @@ def main() -> None:
         variants = {
             "quoted keys": keys,
             "keys, separator (row_phrases)": phrases,
-            "row and prompt phrases (tiny_phrases)": tiny_phrases(data.schema, 5),
+            "row and prompt phrases (tiny_phrases)": tiny_phrases(data.schema, builder.k),
             "keys, separator + key": [*opened, *('", ' + k for k in opened), phrases[-1]],
         }
         for label, extra in variants.items():
