@@ -6,6 +6,10 @@ metrics, in under 20 minutes on the 2-core machine, creating isolated environmen
 ``bench run`` runs one job per core (``--workers auto``); pass ``--workers 1`` to time it
 serially.
 
+The run is bracketed by a one-thread float32 matmul rate (GFLOPS), so that runs on machines
+of different speed can be told apart: machines of the same 2-core kind have run the same
+jobs 1.6 to 2.2 times apart.
+
     python benchmarks/quick_benchmark.py [--out DIR] [extra bench run flags...]
 """
 
@@ -21,12 +25,31 @@ import time
 from pathlib import Path
 
 
+def matmul_gflops(size: int = 1024, repeats: int = 40) -> float:
+    """One thread's float32 matrix-product rate, the arithmetic the LLM fits are bound by."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        for _ in range(3):
+            a @ b
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        return 2 * size**3 * repeats / (time.perf_counter() - t0) / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="results folder (default: a temp dir)")
     args, extra = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or tmp)
+        speed_before = matmul_gflops()
         t0 = time.perf_counter()
         res = subprocess.run(
             [sys.executable, "-m", "bench", "run", "--out", str(out), *extra],
@@ -34,7 +57,12 @@ def main() -> None:
             text=True,
         )
         wall = time.perf_counter() - t0
+        speed_after = matmul_gflops()
         print(f"bench run: exit {res.returncode}, {wall:.0f} s wall, {os.cpu_count()} cores")
+        print(
+            f"machine: one-thread float32 matmul {speed_before:.0f} GFLOPS before the run, "
+            f"{speed_after:.0f} after"
+        )
         print(next((ln for ln in res.stderr.splitlines() if "jobs planned" in ln), ""))
         with sqlite3.connect(out / "results.sqlite") as db:
             jobs = db.execute(
