@@ -29,7 +29,11 @@ from bench.jobs import Job, JobRecord
 from bench.scratch import Scratch
 
 OnEvent = Callable[[Job, dict[str, Any]], None]
-POLL_S = 0.05
+#: How often the running jobs' phase times and memory are checked between their events (a
+#: job's events and its exit wake the loop at once). A check lists the machine's processes
+#: (:func:`trees_rss_mb`); at 20 checks a second, with a listing per job, the runner took
+#: about 9% of a core on the 2-core machine (benchmarks/RESULTS.md).
+POLL_S = 0.5
 
 
 class Executor(ABC):
@@ -50,17 +54,30 @@ class _Running:
     scratch: Any = None  # the process's TMPDIR, removed when it is gone
 
 
-def _tree_rss_mb(pid: int) -> float:
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total / 2**20
+def trees_rss_mb(roots: Sequence[int]) -> dict[int, float]:
+    """Resident memory (MiB) of each root's process tree, children included.
+
+    One listing of the machine's processes serves every root: listing them reads each
+    process's /proc entry, which, done once per running job 20 times a second, cost the
+    runner about 9% of a core on the 2-core machine (and grows with jobs x processes).
+    A root that is gone counts 0.
+    """
+    children: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        children.setdefault(proc.info["ppid"], []).append(proc.pid)
+    out = {}
+    for root in roots:
+        total, stack, seen = 0, [root], set()
+        while stack:
+            pid = stack.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            with contextlib.suppress(psutil.Error):
+                total += psutil.Process(pid).memory_info().rss
+            stack.extend(children.get(pid, ()))
+        out[root] = total / 2**20
+    return out
 
 
 class LocalExecutor(Executor):
@@ -109,10 +126,10 @@ class LocalExecutor(Executor):
                 p.kill()
         run.proc.kill()
 
-    def _watch(self, run: _Running) -> None:
-        """Kill the job when its current phase is over its time limit or memory is over."""
+    def _watch(self, run: _Running, rss: float) -> None:
+        """Kill the job when its current phase is over its time limit or its process tree's
+        memory (``rss``, MiB) is over its limit."""
         rec, job = run.record, run.job
-        rss = _tree_rss_mb(run.proc.pid)
         run.peak_tree_mb = max(run.peak_tree_mb, rss)
         if job.memory_limit_mb and rss > job.memory_limit_mb:
             self._kill(
@@ -175,6 +192,7 @@ class LocalExecutor(Executor):
                     running[run.conn] = run
                     on_event(job, {"event": "job_start", "resume": job.resume})
                 ready = wait([*running, *(r.proc.sentinel for r in running.values())], POLL_S)
+                rss = trees_rss_mb([r.proc.pid for r in running.values()])
                 for run in list(running.values()):
                     if run.conn in ready or run.proc.sentinel in ready:
                         self._drain(run, on_event)
@@ -189,7 +207,7 @@ class LocalExecutor(Executor):
                             new = self._start(run.job, run.record, True, run.slot)
                             running[new.conn] = new
                     else:
-                        self._watch(run)
+                        self._watch(run, rss.get(run.proc.pid, 0.0))
         finally:
             for run in running.values():
                 self._kill(run, "error", "interrupted")

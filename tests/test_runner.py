@@ -389,3 +389,32 @@ def test_a_code_change_is_recorded_but_does_not_redo_finished_jobs(tmp_path, mon
     assert recorded[0].startswith(f"{__version__}+src.") and recorded[0] != recorded[-1]
     assert recorded[-1] == json.loads(job.versions)["harmonic-bench"]
     assert recorded[-1] == f"{__version__}+src.0123456789ab"
+
+
+def test_a_process_trees_memory_counts_its_children_and_a_gone_process_none():
+    import subprocess
+    import sys
+    import time
+
+    from bench.executor import trees_rss_mb
+
+    grandchild = "x = bytearray(300 * 2**20); import time; time.sleep(60)"
+    child = (
+        "import subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]); time.sleep(60)"
+    )
+    root = subprocess.Popen([sys.executable, "-c", child])
+    try:
+        deadline = time.monotonic() + 30
+        while trees_rss_mb([root.pid])[root.pid] < 300 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rss = trees_rss_mb([root.pid, 2**22 + 7])  # the second: no such process
+        assert rss[root.pid] > 300  # the grandchild's 300 MiB, two levels down
+        assert rss[2**22 + 7] == 0.0
+    finally:
+        import psutil
+
+        for proc in psutil.Process(root.pid).children(recursive=True):
+            proc.kill()
+        root.kill()
+        root.wait()
