@@ -18,6 +18,11 @@ isolated environment, which must exist first (``bench envs create tabddpm``, whi
 package registry), and each fit is a fresh worker process, so its fit times are the adapter's
 own clock around synthcity's training (its report's ``fit_s``), without process start-up.
 
+``--in-process`` fits TabDDPM in this process instead, for a GPU machine that cannot reach the
+package registry (so cannot build the environment) but has synthcity installed beside the
+harness by hand, e.g. from carried wheels (``benchmarks/device_checks.sh``). Its packages then
+differ from the pins (a newer torch and numpy), so the versions that ran are recorded.
+
     python benchmarks/deep_baselines_gpu.py [--dataset adult] [--names tvae ctabgan tabsyn tabddpm]
     python benchmarks/deep_baselines_gpu.py --device cpu --dataset diabetes   # a check on CPU
 """
@@ -68,10 +73,27 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
+def make(name: str, cls: Any, params: dict[str, Any], in_process: bool) -> Any:
+    """The synthesizer, in its isolated environment's worker unless ``in_process``."""
+    return cls(**params) if in_process else build(name, cls, params)
+
+
+def versions(names: list[str]) -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
 def timed_fit(
-    name: str, cls: Any, params: dict[str, Any], data: Any, seed: int
+    name: str, cls: Any, params: dict[str, Any], data: Any, seed: int, in_process: bool
 ) -> tuple[Any, float]:
-    synth = build(name, cls, params)
+    synth = make(name, cls, params, in_process)
     sync()
     start = time.perf_counter()
     synth.fit(data.train, data.schema, seed=seed)
@@ -82,7 +104,7 @@ def timed_fit(
     return synth, wall
 
 
-def measure(name: str, data: Any, seed: int, device: str) -> dict[str, Any]:
+def measure(name: str, data: Any, seed: int, device: str, in_process: bool) -> dict[str, Any]:
     import torch
 
     from bench.registry import load, resolve
@@ -94,15 +116,17 @@ def measure(name: str, data: Any, seed: int, device: str) -> dict[str, Any]:
     n = len(data.train)
     # untimed: imports, CUDA context and kernels would otherwise land in the first fit
     close(
-        build(name, cls, {**base, **epoch_params(name, 1, preset, 1000)}).fit(
+        make(name, cls, {**base, **epoch_params(name, 1, preset, 1000)}, in_process).fit(
             data.train.head(1000), data.schema, seed=seed
         )
     )
-    first, t1 = timed_fit(name, cls, {**base, **epoch_params(name, e1, preset, n)}, data, seed)
+    params = {**base, **epoch_params(name, e1, preset, n)}
+    first, t1 = timed_fit(name, cls, params, data, seed, in_process)
     close(first)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    synth, t2 = timed_fit(name, cls, {**base, **epoch_params(name, e2, preset, n)}, data, seed)
+    params = {**base, **epoch_params(name, e2, preset, n)}
+    synth, t2 = timed_fit(name, cls, params, data, seed, in_process)
     per_epoch = (t2 - t1) / (e2 - e1)
     setup = t1 - e1 * per_epoch
     sync()
@@ -132,7 +156,12 @@ def measure(name: str, data: Any, seed: int, device: str) -> dict[str, Any]:
         from adapters.tabddpm import batches_per_epoch
 
         out["steps_per_epoch"] = batches_per_epoch(n, preset["batch_size"])
-        out["isolated_env"] = report.get("isolated_env", {}).get("versions")
+        # synthcity drops rows outside the training ranges; each round samples the rest anew
+        out["generate_rounds"] = report.get("generate_rounds")
+        if in_process:
+            out["in_process"] = versions(["synthcity", "torch", "numpy", "pandas", "opacus"])
+        else:
+            out["isolated_env"] = report.get("isolated_env", {}).get("versions")
     if name == "tabsyn":  # its own clock per stage; setup is what the two stages leave out
         vae, diff = report["vae_s_per_epoch"], report["diffusion_s_per_epoch"]
         stages = report["vae_epochs"] * vae + report["diffusion_epochs"] * diff
@@ -151,6 +180,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--device", default="cuda", help="cuda (the benchmark); cpu to check it")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="fit TabDDPM here, not in its environment (synthcity installed here by hand)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -165,7 +199,7 @@ def main() -> None:
     print(json.dumps({k: v for k, v in results.items() if k != "runs"}), flush=True)
     for name in args.names:
         try:
-            row = measure(name, data, args.seed, args.device)
+            row = measure(name, data, args.seed, args.device, args.in_process)
         except Exception as exc:  # one failure must not hide the others' figures
             row = {"synthesizer": name, "error": f"{type(exc).__name__}: {exc}"}
         results["runs"].append(row)
