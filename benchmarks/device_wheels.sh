@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Download the wheels that benchmarks/device_checks.sh installs on the GPU machine, which
 # cannot reach the package registry: Python 3.12 x86-64 builds of benchmarks/device_wheels.txt
-# into .whl/ (git-ignored through .git/info/exclude; the device tool carries it: carry=[".whl"]).
+# into .whl/ (git-ignored; the device tool carries it when asked: carry [".whl"]).
 # xgboost is taken as its 4.5 MB CPU-only manylinux2014 build (the manylinux_2_28 one is 224 MB;
 # synthcity only imports it). A package with no wheel (autograd-gamma) is built here; it is
 # pure Python. Usage, from the repository root: bash benchmarks/device_wheels.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >>.git/info/exclude
 rm -rf .whl && mkdir .whl
 platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
