@@ -79,6 +79,7 @@ def make(name: str, cls: Any, params: dict[str, Any], in_process: bool) -> Any:
 
 
 def versions(names: list[str]) -> dict[str, str | None]:
+    """Installed versions of ``names`` (None where missing): what an in-process run used."""
     from importlib.metadata import PackageNotFoundError, version
 
     found: dict[str, str | None] = {}
