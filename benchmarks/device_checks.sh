@@ -12,6 +12,10 @@
 # Then the device tool's run, with carry [".whl"] and timeout_s 600:
 #   bash benchmarks/device_checks.sh
 # Everything comes back as $OUT/device-checks.tar.gz (tables, logs, JSON) and $OUT/summary.txt.
+# Then, here: tar xzf <files_at>/device-checks.tar.gz -C /tmp/dc, and score TABSYN's tables:
+#   python -m bench run --preset paper --datasets german diabetes --synthesizers original csv \
+#       --param 'csv.path=/tmp/dc/tables/{dataset}-{seed}/tabsyn-{dataset}-{seed}.csv' \
+#       --seeds 1234 1235 1236 --metrics mle mle_catboost --out /tmp/dc/scores
 # Rehearsed on the CPU machine in a Python 3.12 venv shaped like that machine's (torch 2.11,
 # numpy 2.5, pandas 3): DEVICE=cpu PRESET=quick DDPM_DATASET=german OUT=/tmp/out bash ...
 set -uo pipefail
