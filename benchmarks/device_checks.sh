@@ -3,7 +3,7 @@
 # gets 15 minutes of device time: one machine start and one run of this fit in it), in order:
 #   1. TabDDPM's fit and generate times at the paper preset on Adult (deep_baselines_gpu.py),
 #      in this process with synthcity from carried wheels: that machine cannot reach the package
-#      registry, so it cannot build TabDDPM's environment (and torch 2.2.2 alone is 0.8 GB).
+#      registry, so it cannot build TabDDPM's environment (6.9 GB here, far over a call's carry).
 #   2. TABSYN at the paper preset, seeds 1234-1236 on German and Diabetes, the six fits at once
 #      on the one GPU (small models on a few hundred rows), in what is left of DEADLINE_S (560 s
 #      from the start; a call may run 600). The tables are scored on the CPU machine afterwards,
@@ -17,7 +17,8 @@
 #       --param 'csv.path=/tmp/dc/tables/{dataset}-{seed}/tabsyn-{dataset}-{seed}.csv' \
 #       --seeds 1234 1235 1236 --metrics mle mle_catboost --out /tmp/dc/scores
 # Rehearsed on the CPU machine in a Python 3.12 venv shaped like that machine's (torch 2.11,
-# numpy 2.5, pandas 3): DEVICE=cpu PRESET=quick DDPM_DATASET=german OUT=/tmp/out bash ...
+# numpy 2.5, pandas 3), 421 s, figures in RESULTS.md:
+#   DEVICE=cpu PRESET=quick DDPM_DATASET=diabetes DEADLINE_S=420 OUT=/tmp/out bash <this file>
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the folder for the results}
