@@ -78,19 +78,6 @@ def make(name: str, cls: Any, params: dict[str, Any], in_process: bool) -> Any:
     return cls(**params) if in_process else build(name, cls, params)
 
 
-def versions(names: list[str]) -> dict[str, str | None]:
-    """Installed versions of ``names`` (None where missing): what an in-process run used."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found: dict[str, str | None] = {}
-    for name in names:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
-
-
 def timed_fit(
     name: str, cls: Any, params: dict[str, Any], data: Any, seed: int, in_process: bool
 ) -> tuple[Any, float]:
@@ -160,7 +147,9 @@ def measure(name: str, data: Any, seed: int, device: str, in_process: bool) -> d
         # synthcity drops rows outside the training ranges; each round samples the rest anew
         out["generate_rounds"] = report.get("generate_rounds")
         if in_process:
-            out["in_process"] = versions(["synthcity", "torch", "numpy", "pandas", "opacus"])
+            from bench.runner import package_versions  # what a job records, and these
+
+            out["in_process"] = package_versions(("synthcity", "torch", "opacus"))
         else:
             out["isolated_env"] = report.get("isolated_env", {}).get("versions")
     if name == "tabsyn":  # its own clock per stage; setup is what the two stages leave out

@@ -19,4 +19,9 @@ grep -v '^#' benchmarks/device_wheels.txt | grep . | while read -r req; do
         --implementation cp "${only[@]}" -d .whl "$req" 2>/dev/null \
         || python3 -m pip wheel -q --no-deps -w .whl "$req"
 done
+# a fallback build that compiled is tagged linux_x86_64 (this machine's Python): it cannot travel
+if ls .whl | grep -e '-linux_x86_64\.whl$'; then
+    echo "error: the wheels above were compiled here; find a Python 3.12 manylinux wheel" >&2
+    exit 1
+fi
 echo "$(ls .whl | wc -l) wheels, $(du -sh .whl | cut -f1) in .whl/"
