@@ -12,6 +12,34 @@ import pytest
 TESTS = Path(__file__).parent
 
 
+def _pin_xdist_worker() -> None:
+    """Give each pytest-xdist worker (``tox`` runs two) its own share of the cores.
+
+    Done at import, before any test imports torch: torch, OpenMP and the runner's jobs size
+    their thread pools from the affinity mask, so two workers on two cores would each start
+    two threads and spin against each other. The models the tests fit are small and gain
+    little from a second thread, so two workers with a core each finish the suite sooner.
+    """
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not name.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < count:  # fewer cores than workers: leave the placement to the OS
+        return
+    mine = cores[int(name[2:]) % count :: count]
+    os.sched_setaffinity(0, mine)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(len(mine))
+    if "numpy" in sys.modules:  # its BLAS started its threads already
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=len(mine))
+
+
+_pin_xdist_worker()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", help="run tests marked slow")
 
