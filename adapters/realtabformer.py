@@ -50,7 +50,6 @@ from bench.synthesizer import Synthesizer
 MISSING_VALUE = "missing_value"  # missing in a column without missing values
 UNSEEN_CATEGORY = "unseen_category"  # not the code of a training category
 BAD_NUMBER = "bad_number"  # not a finite number
-EXHAUSTED = "sampler_gave_up"  # the package's sampler produced only empty batches
 PACKAGE_INVALID = "package_invalid"  # rejected by the package's own sampler checks
 
 #: Quick: a 2-layer, 128-wide GPT-2 (0.55M parameters instead of 85M) for at most 30 epochs
@@ -283,43 +282,59 @@ class REaLTabFormer(Synthesizer):
     # ---- generate -----------------------------------------------------------------------------
 
     def generate(self, n: int, seed: int) -> pd.DataFrame:
-        """Exactly ``n`` valid rows, or fewer when ``retry_budget × n`` sequences run out."""
+        """Exactly ``n`` valid rows, or fewer when ``retry_budget × n`` sequences run out.
+
+        Batches are drawn here, one call of the package's generation and row decoding each,
+        rather than through its ``sample_tabular``: that loops until it has its ``n_samples``
+        valid rows (giving up only after 10 batches in a row with none), so a poorly trained
+        model could generate many times the budget inside one call.
+        """
         import time
 
         import torch
-        from realtabformer.rtf_exceptions import SampleEmptyLimitError
+        from realtabformer.data_utils import SpecialTokens
+        from realtabformer.rtf_exceptions import SampleEmptyError
         from realtabformer.rtf_sampler import TabularSampler
 
         sampler = TabularSampler.sampler_from_model(self.model_, device=self.device_)
-        sampler.random_state = seed
+        sampler.model.eval()
+        bos = torch.tensor([[sampler.vocab["token2id"][SpecialTokens.BOS]]], device=sampler.device)
         limit = max(int(self.retry_budget * n), n)
         tables: list[pd.DataFrame] = []
         invalid: Counter[str] = Counter()
-        valid, round_ = 0, 0
-        stopped = f"budget spent: {limit} sequences (retry_budget={self.retry_budget})"
+        valid, generated, round_ = 0, 0, 0
         t0 = time.perf_counter()
-        while valid < n and sampler.total_gen_samples < limit:
+        while valid < n and generated < limit:
+            batch = min(self.gen_batch_size, limit - generated)
             torch.manual_seed(seed * 7919 + round_)
-            before = sampler.invalid_gen_samples
             round_ += 1
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    raw = sampler.sample_tabular(
-                        n_samples=n - valid, gen_batch=self.gen_batch_size, device=self.device_
-                    )
-            except SampleEmptyLimitError:
-                invalid[EXHAUSTED] += sampler.invalid_gen_samples - before
-                stopped = "the package's sampler gave up after 10 batches with no valid row"
-                break
-            invalid[PACKAGE_INVALID] += sampler.invalid_gen_samples - before
-            table, reasons = self.codes_.decode(raw)
+            # the package's own batch step (private methods of the pinned 0.2.4): generate
+            # with its token constraints, then turn the sequences it can read into rows
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                outputs = sampler._generate(
+                    device=sampler.device,
+                    inputs=bos,
+                    do_sample=True,
+                    max_length=sampler.max_length,
+                    num_return_sequences=batch,
+                    suppress_tokens=None,
+                    forced_decoder_ids=None,
+                )
+                generated += len(outputs)
+                try:
+                    raw = sampler._processes_sample(sample_outputs=outputs, vocab=sampler.vocab)
+                except SampleEmptyError:  # no sequence of the batch decoded to a row
+                    invalid[PACKAGE_INVALID] += len(outputs)
+                    continue
+            invalid[PACKAGE_INVALID] += len(outputs) - len(raw)
+            table, reasons = self.codes_.decode(raw.reset_index(drop=True))
             invalid.update(reasons)
             tables.append(table)
             valid += len(table)
+        stopped = f"budget spent: {limit} sequences (retry_budget={self.retry_budget})"
         seconds = time.perf_counter() - t0
         out = pd.concat(tables, ignore_index=True).head(n) if tables else self._empty()
-        generated = sampler.total_gen_samples
         rejected = sum(invalid.values())
         self.sample_report_ = {
             "requested": n,
@@ -327,8 +342,7 @@ class REaLTabFormer(Synthesizer):
             "generated": generated,
             "invalid": {k: v for k, v in invalid.items() if v},
             "invalid_total": rejected,
-            # the sampler keeps a random n of the valid rows of its last batch: the rest were
-            # valid too, so the rate is 1 - invalid / generated
+            # rows past n in the last batch were valid but are not kept: the rate counts them
             "valid_rate": 1 - rejected / generated if generated else None,
             "shortfall": n - len(out),
             "rounds": round_,

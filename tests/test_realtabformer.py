@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from realtabformer.rtf_exceptions import SampleEmptyError
+from realtabformer.rtf_sampler import TabularSampler
 
 from adapters.realtabformer import (
     BAD_NUMBER,
@@ -133,6 +135,22 @@ def test_a_tiny_model_fits_generates_exact_rows_and_scores_each_row(tmp_path, mo
     pd.testing.assert_frame_equal(table, synth.generate(25, seed=3))  # seeded
     report = synth.report()["sampling"]
     assert report["valid"] == 25 and report["generated"] >= 25 and report["shortfall"] == 0
+
+    # the retry budget bounds the sequences generated, even when no row comes out valid
+    synth.retry_budget = 1.0
+    assert len(synth.generate(25, seed=3)) <= 25  # one batch of 25, not of 32
+    assert synth.report()["sampling"]["generated"] == 25
+
+    def nothing_valid(self, **kwargs):
+        raise SampleEmptyError("no valid row")
+
+    with monkeypatch.context() as m:
+        m.setattr(TabularSampler, "_processes_sample", nothing_valid)
+        synth.retry_budget = 3.0
+        assert synth.generate(20, seed=3).empty
+    report = synth.report()["sampling"]
+    assert report["generated"] == 60 and report["invalid"] == {"package_invalid": 60}
+    assert report["shortfall"] == 20 and "budget spent: 60 sequences" in report["stopped"]
 
     ids = synth.token_ids(train.head(6))
     assert ids.shape[0] == 6 and ids.shape[1] == synth.model_.tabular_max_length
