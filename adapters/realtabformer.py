@@ -23,9 +23,9 @@ What the adapter adds:
   ``save_full_every_epoch=0`` (0.2.4's periodic full save asserts an experiment id that
   only exists after ``fit``, so the default fails at the second critic round);
 * generated rows are validated against the schema (known category codes, finite numbers,
-  missing values only where train has them) and the package's sampler is called again for
-  any shortfall until ``n`` rows or ``retry_budget × n`` generated sequences; its own
-  counts of invalid sequences are in :meth:`REaLTabFormer.report`.
+  missing values only where train has them); batches are drawn with the package's own
+  generation step until ``n`` rows or ``retry_budget × n`` generated sequences, and the
+  counts of invalid sequences, with their reasons, are in :meth:`REaLTabFormer.report`.
 
 ``perplexity(rows)`` turns rows into the package's own token ids (its data processing with
 the fitted transforms and vocabulary; an unknown value is ``[UNK]``) and returns exp(mean
