@@ -332,7 +332,10 @@ class REaLTabFormer(Synthesizer):
             invalid.update(reasons)
             tables.append(table)
             valid += len(table)
-        stopped = f"budget spent: {limit} sequences (retry_budget={self.retry_budget})"
+        stopped = (
+            f"budget spent: {limit} sequences for {n} rows (retry_budget={self.retry_budget}); "
+            "train longer or raise retry_budget"
+        )
         seconds = time.perf_counter() - t0
         out = pd.concat(tables, ignore_index=True).head(n) if tables else self._empty()
         rejected = sum(invalid.values())
