@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.cores import limit
+
 TESTS = Path(__file__).parent
 
 
@@ -29,12 +31,7 @@ def _pin_xdist_worker() -> None:
         return
     mine = cores[int(name[2:]) % count :: count]
     os.sched_setaffinity(0, mine)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(len(mine))
-    if "numpy" in sys.modules:  # its BLAS started its threads already
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=len(mine))
+    limit(len(mine))  # as the runner caps a job: torch, OpenMP and BLAS threads
 
 
 _pin_xdist_worker()
