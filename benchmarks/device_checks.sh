@@ -4,21 +4,25 @@
 #   1. TabDDPM's fit and generate times at the paper preset on Adult (deep_baselines_gpu.py),
 #      in this process with synthcity from carried wheels: that machine cannot reach the package
 #      registry, so it cannot build TabDDPM's environment (6.9 GB here, far over a call's carry).
-#   2. TABSYN at the paper preset, seeds 1234-1236 on German and Diabetes, the six fits at once
-#      on the one GPU (small models on a few hundred rows), in what is left of DEADLINE_S (560 s
-#      from the start; a call may run 600). The tables are scored on the CPU machine afterwards,
-#      as in RESULTS.md "Paper preset: MLE-CatBoost within 0.10 of Original".
+#   2. TABSYN at the paper preset for the dataset:seed pairs in TABSYN_RUNS (default: German,
+#      seeds 1235 and 1236, the ones not yet fitted on the CPU machine with the pre-norm VAE),
+#      all at once on the one GPU (small models on a few hundred rows), in what is left of
+#      DEADLINE_S (560 s from the start; a call may run 600). The tables are scored on the CPU
+#      machine afterwards, as in RESULTS.md "Paper preset: MLE-CatBoost within 0.10 of Original".
 # On the CPU machine first: bash benchmarks/device_wheels.sh   (45 MB of wheels into .whl/)
 # Then the device tool's run, with carry [".whl"] and timeout_s 600:
 #   bash benchmarks/device_checks.sh
 # Everything comes back as $OUT/device-checks.tar.gz (tables, logs, JSON) and $OUT/summary.txt.
 # Then, here: tar xzf <files_at>/device-checks.tar.gz -C /tmp/dc, and score TABSYN's tables:
-#   python -m bench run --preset paper --datasets german diabetes --synthesizers original csv \
+#   python -m bench run --preset paper --datasets german --synthesizers original csv \
 #       --param 'csv.path=/tmp/dc/tables/{dataset}-{seed}/tabsyn-{dataset}-{seed}.csv' \
-#       --seeds 1234 1235 1236 --metrics mle mle_catboost --out /tmp/dc/scores
+#       --seeds 1235 1236 --metrics mle mle_catboost --out /tmp/dc/scores
+#   (with the datasets and seeds of TABSYN_RUNS, when it is set)
 # Rehearsed on the CPU machine in a Python 3.12 venv shaped like that machine's (torch 2.11,
 # numpy 2.5, pandas 3), 421 s, figures in RESULTS.md:
-#   DEVICE=cpu PRESET=quick DDPM_DATASET=diabetes DEADLINE_S=420 OUT=/tmp/out bash <this file>
+#   DEVICE=cpu PRESET=quick DDPM_DATASET=diabetes DEADLINE_S=420 OUT=/tmp/out \
+#   TABSYN_RUNS="german:1234 diabetes:1234 german:1235 diabetes:1235 german:1236 diabetes:1236" \
+#   bash <this file>
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the folder for the results}
@@ -54,16 +58,16 @@ rc=$?
 
 tabsyn_limit=$((began + ${DEADLINE_S:-560} - $(date +%s)))
 start=$(date +%s)
-for seed in 1234 1235 1236; do
-    for ds in german diabetes; do
-        timeout "$tabsyn_limit" python3 benchmarks/paper_tables.py --names tabsyn \
-            --datasets "$ds" --device "$DEVICE" --preset "$PRESET" --seed "$seed" \
-            --out "$work/tables/$ds-$seed" >"$work/tabsyn-$ds-$seed.log" 2>&1 &
-    done
+runs=${TABSYN_RUNS:-german:1235 german:1236}
+for run in $runs; do
+    ds=${run%%:*} seed=${run##*:}
+    timeout "$tabsyn_limit" python3 benchmarks/paper_tables.py --names tabsyn \
+        --datasets "$ds" --device "$DEVICE" --preset "$PRESET" --seed "$seed" \
+        --out "$work/tables/$ds-$seed" >"$work/tabsyn-$ds-$seed.log" 2>&1 &
 done
 wait
 {
-    echo "tabsyn, $PRESET preset, six fits at once: $(($(date +%s) - start)) s" \
+    echo "tabsyn, $PRESET preset, fits at once ($runs): $(($(date +%s) - start)) s" \
         "(limit $tabsyn_limit s)"
     for log in "$work"/tabsyn-*.log; do echo "$(basename "$log"): $(tail -n 1 "$log")"; done
 } | tee -a "$summary"
