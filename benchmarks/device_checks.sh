@@ -4,8 +4,8 @@
 #   1. TabDDPM's fit and generate times at the paper preset on Adult (deep_baselines_gpu.py),
 #      in this process with synthcity from carried wheels: that machine cannot reach the package
 #      registry, so it cannot build TabDDPM's environment (6.9 GB here, far over a call's carry).
-#   2. TABSYN at the paper preset for the dataset:seed pairs in TABSYN_RUNS (default: German,
-#      seeds 1235 and 1236, the ones not yet fitted on the CPU machine with the pre-norm VAE),
+#   2. TABSYN at the paper preset for the dataset:seed pairs in TABSYN_RUNS (default: none;
+#      every seed of German and Diabetes is fitted on the CPU machine with the pre-norm VAE),
 #      all at once on the one GPU (small models on a few hundred rows), in what is left of
 #      DEADLINE_S (560 s from the start; a call may run 600). The tables are scored on the CPU
 #      machine afterwards, as in RESULTS.md "Paper preset: MLE-CatBoost within 0.10 of Original".
@@ -58,7 +58,7 @@ rc=$?
 
 tabsyn_limit=$((began + ${DEADLINE_S:-560} - $(date +%s)))
 start=$(date +%s)
-runs=${TABSYN_RUNS:-german:1235 german:1236}
+runs=${TABSYN_RUNS:-}
 for run in $runs; do
     ds=${run%%:*} seed=${run##*:}
     timeout "$tabsyn_limit" python3 benchmarks/paper_tables.py --names tabsyn \
