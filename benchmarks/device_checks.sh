@@ -14,10 +14,10 @@
 #   bash benchmarks/device_checks.sh
 # Everything comes back as $OUT/device-checks.tar.gz (tables, logs, JSON) and $OUT/summary.txt.
 # Then, here: tar xzf <files_at>/device-checks.tar.gz -C /tmp/dc, and score TABSYN's tables:
-#   python -m bench run --preset paper --datasets german --synthesizers original csv \
+#   python -m bench run --preset paper --datasets DATASETS --synthesizers original csv \
 #       --param 'csv.path=/tmp/dc/tables/{dataset}-{seed}/tabsyn-{dataset}-{seed}.csv' \
-#       --seeds 1235 1236 --metrics mle mle_catboost --out /tmp/dc/scores
-#   (with the datasets and seeds of TABSYN_RUNS, when it is set)
+#       --seeds SEEDS --metrics mle mle_catboost --out /tmp/dc/scores
+#   (DATASETS and SEEDS: those of TABSYN_RUNS; with none set, step 2 is skipped)
 # Rehearsed on the CPU machine in a Python 3.12 venv shaped like that machine's (torch 2.11,
 # numpy 2.5, pandas 3), 421 s, figures in RESULTS.md:
 #   DEVICE=cpu PRESET=quick DDPM_DATASET=diabetes DEADLINE_S=420 OUT=/tmp/out \
@@ -56,21 +56,23 @@ rc=$?
     grep '^{' "$work/tabddpm.log"
 } | tee -a "$summary"
 
-tabsyn_limit=$((began + ${DEADLINE_S:-560} - $(date +%s)))
-start=$(date +%s)
 runs=${TABSYN_RUNS:-}
-for run in $runs; do
-    ds=${run%%:*} seed=${run##*:}
-    timeout "$tabsyn_limit" python3 benchmarks/paper_tables.py --names tabsyn \
-        --datasets "$ds" --device "$DEVICE" --preset "$PRESET" --seed "$seed" \
-        --out "$work/tables/$ds-$seed" >"$work/tabsyn-$ds-$seed.log" 2>&1 &
-done
-wait
-{
-    echo "tabsyn, $PRESET preset, fits at once ($runs): $(($(date +%s) - start)) s" \
-        "(limit $tabsyn_limit s)"
-    for log in "$work"/tabsyn-*.log; do echo "$(basename "$log"): $(tail -n 1 "$log")"; done
-} | tee -a "$summary"
+if [ -n "$runs" ]; then
+    tabsyn_limit=$((began + ${DEADLINE_S:-560} - $(date +%s)))
+    start=$(date +%s)
+    for run in $runs; do
+        ds=${run%%:*} seed=${run##*:}
+        timeout "$tabsyn_limit" python3 benchmarks/paper_tables.py --names tabsyn \
+            --datasets "$ds" --device "$DEVICE" --preset "$PRESET" --seed "$seed" \
+            --out "$work/tables/$ds-$seed" >"$work/tabsyn-$ds-$seed.log" 2>&1 &
+    done
+    wait
+    {
+        echo "tabsyn, $PRESET preset, fits at once ($runs): $(($(date +%s) - start)) s" \
+            "(limit $tabsyn_limit s)"
+        for log in "$work"/tabsyn-*.log; do echo "$(basename "$log"): $(tail -n 1 "$log")"; done
+    } | tee -a "$summary"
+fi
 
 cp "$summary" "$OUT/summary.txt"
 tar czf "$OUT/device-checks.tar.gz" -C "$work" .
