@@ -9,7 +9,7 @@ of epochs: it is fitted twice, for ``E1`` and ``E2`` epochs, so that
 leaves out the one-time work (encoders, CUDA start-up), which is reported apart as
 ``fit(E1) - E1 * s/epoch``. The full preset's fit time is ``setup + epochs * s/epoch`` and is
 printed as such (a projection from the measured rate, labelled so). Then the second model
-generates as many rows as the training split has, timed as rows/s.
+generates as many rows as the training split has (``--rows`` for fewer), timed as rows/s.
 
 TABSYN has two stages; its ``vae_epochs`` and ``diffusion_epochs`` are scaled together and its
 own report gives each stage's s/epoch. TabDDPM counts optimiser steps: it is timed in whole
@@ -25,6 +25,7 @@ differ from the pins (a newer torch and numpy), so the versions that ran are rec
 
     python benchmarks/deep_baselines_gpu.py [--dataset adult] [--names tvae ctabgan tabsyn tabddpm]
     python benchmarks/deep_baselines_gpu.py --device cpu --dataset diabetes   # a check on CPU
+    python benchmarks/deep_baselines_gpu.py --device cpu --names tabddpm --rows 2000
 """
 
 from __future__ import annotations
@@ -92,7 +93,14 @@ def timed_fit(
     return synth, wall
 
 
-def measure(name: str, data: Any, seed: int, device: str, in_process: bool) -> dict[str, Any]:
+def measure(
+    name: str, data: Any, seed: int, device: str, in_process: bool, rows: int | None = None
+) -> dict[str, Any]:
+    """Fit and generate times of ``name``; ``rows`` to generate (default: the training split's).
+
+    The fit figures are printed as a line of their own before generation starts, so a run
+    stopped during a long generation (TabDDPM samples 1,000 steps on the CPU) keeps them.
+    """
     import torch
 
     from bench.registry import load, resolve
@@ -117,18 +125,7 @@ def measure(name: str, data: Any, seed: int, device: str, in_process: bool) -> d
     synth, t2 = timed_fit(name, cls, params, data, seed, in_process)
     per_epoch = (t2 - t1) / (e2 - e1)
     setup = t1 - e1 * per_epoch
-    sync()
-    start = time.perf_counter()
-    table = synth.generate(n, seed=seed)
-    sync()
-    gen_s = time.perf_counter() - start
-    peak_gpu = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
-    if getattr(synth, "isolated", False) and device == "cuda":  # the worker's GPU, not ours
-        peak_gpu = (synth.remote_peaks.get("peak_gpu_mb") or 0) / 1024
-    report = synth.report()
-    close(synth)
-    assert len(table) == n, f"{name} returned {len(table)} rows, not {n}"
-    out = {
+    out: dict[str, Any] = {
         "synthesizer": name,
         "epochs_timed": [e1, e2],
         "fit_s": [round(t1, 2), round(t2, 2)],
@@ -136,10 +133,26 @@ def measure(name: str, data: Any, seed: int, device: str, in_process: bool) -> d
         "setup_s": round(setup, 2),
         "paper_epochs": full_epochs(name, preset, n),
         "paper_fit_projected_s": round(setup + full_epochs(name, preset, n) * per_epoch, 1),
-        "generate_s": round(gen_s, 2),
-        "rows_per_s": round(n / gen_s, 1),
-        "peak_gpu_gib": None if peak_gpu is None else round(peak_gpu, 2),
     }
+    print(json.dumps({**out, "stage": "fitted, now generating"}), flush=True)
+    count = n if rows is None else rows
+    sync()
+    start = time.perf_counter()
+    table = synth.generate(count, seed=seed)
+    sync()
+    gen_s = time.perf_counter() - start
+    peak_gpu = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
+    if getattr(synth, "isolated", False) and device == "cuda":  # the worker's GPU, not ours
+        peak_gpu = (synth.remote_peaks.get("peak_gpu_mb") or 0) / 1024
+    report = synth.report()
+    close(synth)
+    assert len(table) == count, f"{name} returned {len(table)} rows, not {count}"
+    out.update(
+        rows_generated=count,
+        generate_s=round(gen_s, 2),
+        rows_per_s=round(count / gen_s, 1),
+        peak_gpu_gib=None if peak_gpu is None else round(peak_gpu, 2),
+    )
     if name == "tabddpm":
         from adapters.tabddpm import batches_per_epoch
 
@@ -175,7 +188,15 @@ def main() -> None:
         action="store_true",
         help="fit TabDDPM here, not in its environment (synthcity installed here by hand)",
     )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="rows to generate (default: as many as the training split has)",
+    )
     args = parser.parse_args()
+    if args.rows is not None and args.rows < 1:
+        parser.error(f"--rows must be a positive number of rows, got {args.rows}")
 
     import torch
 
@@ -189,7 +210,7 @@ def main() -> None:
     print(json.dumps({k: v for k, v in results.items() if k != "runs"}), flush=True)
     for name in args.names:
         try:
-            row = measure(name, data, args.seed, args.device, args.in_process)
+            row = measure(name, data, args.seed, args.device, args.in_process, args.rows)
         except Exception as exc:  # one failure must not hide the others' figures
             row = {"synthesizer": name, "error": f"{type(exc).__name__}: {exc}"}
         results["runs"].append(row)
