@@ -125,14 +125,15 @@ def measure(
     synth, t2 = timed_fit(name, cls, params, data, seed, in_process)
     per_epoch = (t2 - t1) / (e2 - e1)
     setup = t1 - e1 * per_epoch
+    paper_epochs = full_epochs(name, preset, n)
     out: dict[str, Any] = {
         "synthesizer": name,
         "epochs_timed": [e1, e2],
         "fit_s": [round(t1, 2), round(t2, 2)],
         "s_per_epoch": round(per_epoch, 4),
         "setup_s": round(setup, 2),
-        "paper_epochs": full_epochs(name, preset, n),
-        "paper_fit_projected_s": round(setup + full_epochs(name, preset, n) * per_epoch, 1),
+        "paper_epochs": paper_epochs,
+        "paper_fit_projected_s": round(setup + paper_epochs * per_epoch, 1),
     }
     print(json.dumps({**out, "stage": "fitted, now generating"}), flush=True)
     count = n if rows is None else rows
