@@ -62,22 +62,26 @@ rc=$?
 } | tee -a "$summary"
 
 tabsyn_limit=$((began + ${DEADLINE_S:-560} - $(date +%s)))
-if [ -n "$runs" ] && [ "$tabsyn_limit" -le 0 ]; then
-    echo "tabsyn: skipped, no time left before DEADLINE_S ($runs)" | tee -a "$summary"
-elif [ -n "$runs" ]; then
-    start=$(date +%s)
-    for run in $runs; do
-        ds=${run%%:*} seed=${run##*:}
-        timeout "$tabsyn_limit" python3 benchmarks/paper_tables.py --names tabsyn \
-            --datasets "$ds" --device "$DEVICE" --preset "$PRESET" --seed "$seed" \
-            --out "$work/tables/$ds-$seed" >"$work/tabsyn-$ds-$seed.log" 2>&1 &
-    done
-    wait
-    {
-        echo "tabsyn, $PRESET preset, fits at once ($runs): $(($(date +%s) - start)) s" \
-            "(limit $tabsyn_limit s)"
-        for log in "$work"/tabsyn-*.log; do echo "$(basename "$log"): $(tail -n 1 "$log")"; done
-    } | tee -a "$summary"
+if [ -n "$runs" ]; then
+    if [ "$tabsyn_limit" -le 0 ]; then
+        echo "tabsyn: skipped, no time left before DEADLINE_S ($runs)" | tee -a "$summary"
+    else
+        start=$(date +%s)
+        for run in $runs; do
+            ds=${run%%:*} seed=${run##*:}
+            timeout "$tabsyn_limit" python3 benchmarks/paper_tables.py --names tabsyn \
+                --datasets "$ds" --device "$DEVICE" --preset "$PRESET" --seed "$seed" \
+                --out "$work/tables/$ds-$seed" >"$work/tabsyn-$ds-$seed.log" 2>&1 &
+        done
+        wait
+        {
+            echo "tabsyn, $PRESET preset, fits at once ($runs): $(($(date +%s) - start)) s" \
+                "(limit $tabsyn_limit s)"
+            for log in "$work"/tabsyn-*.log; do
+                echo "$(basename "$log"): $(tail -n 1 "$log")"
+            done
+        } | tee -a "$summary"
+    fi
 fi
 
 cp "$summary" "$OUT/summary.txt"
