@@ -111,6 +111,20 @@ def test_encoding_round_trip(case: tuple[pd.DataFrame, Schema]) -> None:
     pd.testing.assert_frame_equal(back, table, check_exact=False, rtol=1e-5, atol=1e-2)
 
 
+@pytest.mark.parametrize("low, high", [(0.0, 7693.0), (-1e4, 1e4), (1e6, 1e6 + 1e-3)])
+def test_encoding_decodes_the_extremes_exactly(low: float, high: float) -> None:
+    # the training minimum and maximum encode onto the transform's clipping bounds; rounded to
+    # float32 they once decoded 1e-7 of a quantile inside (0.01 above 0 for 0 vs 13 x 7693)
+    table = pd.DataFrame({"f": [low] + [high] * 13, "y": [0, 1] * 7})
+    schema = _schema_of(table, {"f": "float", "y": "categorical"}, "y")
+    enc = TableEncoder().fit(table, schema)
+    numeric, codes = enc.transform(table)
+    back = enc.inverse_transform(numeric.astype(np.float32), codes)
+    assert back["f"].iloc[0] == low and (back["f"].iloc[1:] == high).all()
+    flipped = enc.inverse_transform(-numeric, codes)  # the other bound: high <-> low
+    assert flipped["f"].iloc[0] == high and (flipped["f"].iloc[1:] == low).all()
+
+
 def test_encoding_keeps_values_in_training_range() -> None:
     table, schema = _mixed_table()
     enc = TableEncoder().fit(table, schema)

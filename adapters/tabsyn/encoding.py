@@ -123,6 +123,7 @@ class TableEncoder:
             z = np.asarray(numeric[:, j], dtype=np.float64).reshape(-1, 1)
             if self.constant_[j]:
                 z = np.zeros_like(z)
+            z = _snap_to_bounds(z)
             values = self.transforms_[j].inverse_transform(z)[:, 0] if len(z) else z[:, 0]
             if col.kind == "integer":
                 values = np.round(values)
@@ -135,6 +136,24 @@ class TableEncoder:
                 table[:] = list(cat.values)
                 out[cat.name] = cast_column(table[codes[:, j]], self.schema_[cat.name].dtype)
         return pd.DataFrame({name: out[name] for name in self.schema_.names})
+
+
+# The quantile transform clips to the normal quantiles of 1e-7 and 1 - 1e-7 (scikit-learn's
+# bound), so the training minimum and maximum encode as exactly these values. Once rounded to
+# float32 on the way through the VAE they land a hair inside the bounds and decode to
+# ``min + 1e-7 * (n_quantiles - 1) * gap`` instead of ``min`` (0.01 above it for a column
+# whose two lowest quantiles are 7693 apart). Snapping values within float32 rounding of a
+# bound onto it restores the exact extremes.
+_Z_BOUND = 5.199337582192816  # -scipy.stats.norm.ppf(1e-7)
+_Z_SNAP = 1e-5  # well above float32 rounding at |z| ~ 5.2 (about 5e-7)
+
+
+def _snap_to_bounds(z: np.ndarray) -> np.ndarray:
+    """Move values within float32 rounding of the transform's bounds out past them."""
+    out = z.copy()
+    out[z <= -_Z_BOUND + _Z_SNAP] = -_Z_BOUND - 1.0
+    out[z >= _Z_BOUND - _Z_SNAP] = _Z_BOUND + 1.0
+    return out
 
 
 def _as_float(values: pd.Series) -> np.ndarray:
