@@ -142,8 +142,8 @@ class TableEncoder:
 # bound), so the training minimum and maximum encode as exactly these values. Once rounded to
 # float32 on the way through the VAE they land a hair inside the bounds and decode to
 # ``min + 1e-7 * (n_quantiles - 1) * gap`` instead of ``min`` (0.01 above it for a column
-# whose two lowest quantiles are 7693 apart). Snapping values within float32 rounding of a
-# bound onto it restores the exact extremes.
+# whose two lowest quantiles are 7693 apart). Moving values within float32 rounding of a bound
+# past it, where the inverse returns the extreme itself, restores the exact extremes.
 _Z_BOUND = 5.199337582192816  # -scipy.stats.norm.ppf(1e-7)
 _Z_SNAP = 1e-5  # well above float32 rounding at |z| ~ 5.2 (about 5e-7)
 
